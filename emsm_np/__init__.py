@@ -1,0 +1,13 @@
+"""emsm_np: EM-Softmax (Wang et al., IJCAI 2018) in pure NumPy/CuPy.
+
+Subpackages
+-----------
+backend     array module from the inputs; CPU/GPU moves
+functional  stateless forward/backward pairs, one operation per file
+layers      thin layer classes over the functional pairs
+losses      the Softmax / M-Softmax / E-Softmax / EM-Softmax head
+gradcheck   central-difference gradient checks
+"""
+from . import backend, gradcheck  # noqa: F401
+
+__version__ = "0.1.0"

@@ -1,0 +1,28 @@
+"""Shared fixtures: the array module to test on (NumPy always, CuPy where a GPU is usable)."""
+import numpy as np
+import pytest
+
+from emsm_np.backend import gpu_available
+
+_GPU = gpu_available()
+_NO_GPU_REASON = "no usable CUDA GPU (CuPy missing or cupy.cuda.is_available() is False)"
+
+
+@pytest.fixture(
+    params=[
+        "numpy",
+        pytest.param("cupy", marks=[pytest.mark.gpu, pytest.mark.skipif(not _GPU, reason=_NO_GPU_REASON)]),
+    ]
+)
+def xp(request):
+    """``numpy`` or ``cupy``: run the same check on the CPU and on the GPU."""
+    if request.param == "numpy":
+        return np
+    import cupy
+
+    return cupy
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
