@@ -59,11 +59,39 @@ class Layer:
         self._cache = None
         return self
 
+    def state_dict(self):
+        """Params and buffers as a flat dict of NumPy arrays (copies), for checkpoints."""
+        out = {f"params.{k}": asnumpy(v).copy() for k, v in self.params.items()}
+        out.update({f"buffers.{k}": asnumpy(v).copy() for k, v in self.buffers.items()})
+        return out
+
+    def load_state_dict(self, state):
+        """Copy arrays from :meth:`state_dict` output into this layer, in place."""
+        for kind, store in (("params", self.params), ("buffers", self.buffers)):
+            for k, v in store.items():
+                key = f"{kind}.{k}"
+                if key not in state:
+                    raise KeyError(f"state is missing {key!r} for {type(self).__name__}")
+                if tuple(state[key].shape) != tuple(v.shape):
+                    raise ValueError(
+                        f"state[{key!r}] has shape {tuple(state[key].shape)}, "
+                        f"expected {tuple(v.shape)} for {type(self).__name__}"
+                    )
+                v[...] = _to_like(state[key], v)
+
     def extra_repr(self):
         return ""
 
     def __repr__(self):
         return f"{type(self).__name__}({self.extra_repr()})"
+
+
+def _to_like(a, like):
+    """``a`` as an array on the same device (and dtype) as ``like``."""
+    from ..backend import get_array_module
+
+    xp = get_array_module(like)
+    return xp.asarray(a, dtype=like.dtype)
 
 
 def default_rng(seed):
