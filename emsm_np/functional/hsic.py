@@ -1,0 +1,93 @@
+"""HSIC diversity between weak classifiers (Eqs. 1, 5-7 of Wang et al. 2018).
+
+With a linear kernel, the HSIC between two classifiers ``W_v, W_u`` (d, K),
+viewed as K samples (one per class column), is proportional to::
+
+    HSIC(W_v, W_u) ~ tr(K_v H K_u H),   K_v = W_v^T W_v (K, K),   H = I_K - 11^T / K
+
+(Eq. 6; emsm_np drops the constant (K-1)^-2, which only rescales lambda).
+The cyclic property of the trace gives the form in the paper,
+``tr(W_v H W_u^T W_u H W_v^T)``. The ensemble's diversity penalty sums over
+ordered pairs::
+
+    D = sum_v sum_{u != v} tr(W^_v H W^_u^T W^_u H W^_v^T)          (Eqs. 6-7)
+
+computed on the normalised classifiers ``W^_v`` (see ``normalize.py``).
+
+Implementation. Let ``C_v = W^_v H`` (each row of ``W^_v`` centred over the
+classes) and ``G_v = C_v^T C_v = H K_v H`` (K, K). Then
+``tr(K_v H K_u H) = <G_v, G_u>_F``, and with ``S = sum_v G_v``::
+
+    D = ||S||_F^2 - sum_v ||G_v||_F^2
+
+Gradient. ``dD/dG_v = 2 sum_{u != v} G_u = 2 (S - G_v) =: 2 M_v``; through
+``G_v = C_v^T C_v`` and ``C_v = W^_v H`` (H symmetric, idempotent, H M_v = M_v)::
+
+    dD/dW^_v = 4 W^_v M_v,     M_v = sum_{u != v} H W^_u^T W^_u H       (exact)
+
+The paper writes the HSIC part of the gradient as ``lambda W_v K_v`` (its
+"K_v" is our ``M_v``): the same direction on the normalised classifier, but
+without the factor 4 and without the Jacobian of the normalisation.
+:func:`paper_hsic_gradient` returns that form so the two can be compared.
+"""
+from collections import namedtuple
+
+from ..backend import get_array_module
+
+HSICCache = namedtuple("HSICCache", ["centered", "gram_sum", "gram"])
+
+
+def hsic_diversity_forward(W_hat):
+    """Sum over ordered pairs of the linear-kernel HSIC between classifiers (Eq. 6).
+
+    Parameters
+    ----------
+    W_hat : (V, d, K) float array, the (normalised) weak classifiers
+
+    Returns
+    -------
+    D : 0-d array, ``sum_{v != u} tr(W^_v H W^_u^T W^_u H W^_v^T)``; 0 for V = 1
+    cache : HSICCache(centered C (V, d, K), gram_sum S (K, K), gram G (V, K, K))
+    """
+    xp = get_array_module(W_hat)
+    C = W_hat - W_hat.mean(axis=2, keepdims=True)  # W^_v H
+    G = xp.matmul(C.transpose(0, 2, 1), C)  # H K_v H, (V, K, K)
+    S = G.sum(axis=0)
+    D = (S * S).sum() - (G * G).sum()
+    return D, HSICCache(C, S, G)
+
+
+def hsic_diversity_backward(dD, cache):
+    """Gradient of ``D`` with respect to ``W_hat``: ``4 dD W^_v M_v`` (Eq. 7, exact).
+
+    Returns
+    -------
+    dW_hat : (V, d, K) array
+    """
+    xp = get_array_module(cache.centered)
+    C, S, G = cache
+    M = S[None] - G  # sum over u != v of H K_u H
+    # C_v M_v = W^_v H M_v = W^_v M_v because H M_v = M_v.
+    return (4 * dD) * xp.matmul(C, M)
+
+
+def paper_hsic_gradient(W_hat):
+    """The paper's form of the HSIC gradient, ``W^_v K_v`` with ``K_v = sum_{u!=v} H W^_u^T W^_u H``.
+
+    This is ``hsic_diversity_backward(1, cache) / 4``: the exact gradient with
+    respect to the *normalised* classifier divided by 4. The exact gradient
+    with respect to the raw ``W_v`` further goes through the normalisation's
+    Jacobian (``normalize_backward``), which the paper omits.
+
+    Parameters
+    ----------
+    W_hat : (V, d, K) float array
+
+    Returns
+    -------
+    (V, d, K) array
+    """
+    _, cache = hsic_diversity_forward(W_hat)
+    C, S, G = cache
+    xp = get_array_module(C)
+    return xp.matmul(C, S[None] - G)

@@ -1,0 +1,83 @@
+"""Normalisation of the weak classifiers before the HSIC term.
+
+The paper computes diversity between classifiers ``W_v`` (d, K) but their
+scale is free: without normalisation the HSIC penalty is minimised by
+shrinking every ``W_v`` towards zero rather than by making the classifiers
+different. emsm_np therefore measures diversity on normalised classifiers
+``W^_v``, with three choices:
+
+``"column"``    each class column ``w_k^v`` (d,) scaled to unit L2 norm
+``"frobenius"`` ``W_v / ||W_v||_F``
+``"none"``      ``W_v`` itself
+
+To avoid dividing by zero, the norm is clamped from below: ``r = max(||w||, eps)``
+with ``eps = 1e-12`` (as ``torch.nn.functional.normalize``). A zero column
+therefore maps to zero, with finite gradient ``g / eps``, instead of NaN.
+
+Gradient, for ``w^ = w / r`` with ``r = ||w|| > eps``::
+
+    dL/dw = ( g - w^ (w^ . g) ) / r          (projection onto the tangent space)
+
+and ``dL/dw = g / eps`` where the clamp is active.
+"""
+from collections import namedtuple
+
+from ..backend import get_array_module
+
+NORMALIZE_MODES = ("column", "frobenius", "none")
+EPS = 1e-12
+
+NormalizeCache = namedtuple("NormalizeCache", ["w_hat", "norm", "clamped", "axes"])
+
+
+def _axes(mode, ndim):
+    # column: the norm of each class column runs over the feature axis d (-2);
+    # frobenius: over both matrix axes of each classifier (d and K).
+    return (-2,) if mode == "column" else (-2, -1)
+
+
+def normalize_forward(W, mode="column", eps=EPS):
+    """Normalise each classifier in ``W``.
+
+    Parameters
+    ----------
+    W : (V, d, K) or (d, K) float array
+    mode : "column" | "frobenius" | "none"
+    eps : lower clamp of the norm
+
+    Returns
+    -------
+    W_hat : array like ``W``
+    cache : NormalizeCache (``None`` fields for mode "none")
+    """
+    xp = get_array_module(W)
+    if mode == "none":
+        return W, NormalizeCache(None, None, None, None)
+    axes = _axes(mode, W.ndim)
+    norm = xp.sqrt((W * W).sum(axis=axes, keepdims=True))
+    clamped = norm <= eps
+    r = xp.maximum(norm, eps)
+    w_hat = W / r
+    return w_hat, NormalizeCache(w_hat, r, clamped, axes)
+
+
+def normalize_backward(dW_hat, cache):
+    """Backpropagate through :func:`normalize_forward`.
+
+    Parameters
+    ----------
+    dW_hat : array like ``W``, gradient with respect to ``W_hat``
+    cache : from :func:`normalize_forward`
+
+    Returns
+    -------
+    dW : array like ``W``
+    """
+    xp = get_array_module(dW_hat)
+    if cache.w_hat is None:  # mode "none": identity
+        return dW_hat
+    w_hat, r, clamped, axes = cache
+    radial = (w_hat * dW_hat).sum(axis=axes, keepdims=True)
+    # Remove the radial component: rescaling w does not change w / ||w||.
+    dW = (dW_hat - w_hat * xp.where(clamped, 0, radial)) / r
+    return dW

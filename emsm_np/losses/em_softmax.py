@@ -1,0 +1,154 @@
+"""The EM-Softmax loss head as one function (Eqs. 4-9 of Wang et al. 2018).
+
+For features ``x`` (n, d), weak classifiers ``W`` (V, d, K) and labels ``y``::
+
+    z_v    = x W_v                                    (n, K)
+    CE_v   = mean_i [ logsumexp(z~_v[i]) - z~_v[i, y_i] ],  z~_v = z_v - m onehot(y)   (Eq. 4)
+    D      = sum_v sum_{u != v} tr(W^_v H W^_u^T W^_u H W^_v^T)                      (Eq. 6)
+    L      = sum_v CE_v + lam * D                                                    (Eq. 8)
+
+Switches: Softmax (V=1, m=0), M-Softmax (V=1, m>0), E-Softmax (V>=2, lam>0),
+EM-Softmax (V>=2, m>0, lam>0).
+
+Exact gradients (through the normalisation W -> W^)::
+
+    dL/dW_v = x^T (P~_v - Y) / n + lam * J_v^T (4 W^_v M_v)                          (Eq. 8)
+    dL/dx   = sum_v (P~_v - Y) W_v^T / n                                              (Eq. 9)
+
+with ``P~_v = softmax(z~_v)``, ``Y = onehot(y)``, ``M_v`` the paper's ``K_v``
+(see ``functional/hsic.py``) and ``J_v^T`` the backward of the normalisation
+(``functional/normalize.py``). Test time uses the averaged classifier
+``W- = mean_v W_v`` without margin.
+"""
+from ..backend import get_array_module
+from .._checks import check_array, check_choice, check_finite, check_float, check_labels
+from ..functional.hsic import hsic_diversity_backward, hsic_diversity_forward
+from ..functional.margin_softmax import (
+    margin_cross_entropy_backward,
+    margin_cross_entropy_forward,
+)
+from ..functional.normalize import NORMALIZE_MODES, normalize_backward, normalize_forward
+
+__all__ = [
+    "em_softmax_loss",
+    "em_softmax_forward",
+    "em_softmax_backward",
+    "weak_logits",
+    "ensemble_logits",
+    "diversity",
+    "check_head_inputs",
+]
+
+
+def check_head_inputs(x, W, y=None, margin=0.0, lam=0.0, normalize="column"):
+    """Validate the head's inputs; raise TypeError/ValueError naming the argument."""
+    xp = check_array("x", x, ndim=2)
+    check_array("W", W, ndim=3)
+    if get_array_module(W) is not xp:
+        raise TypeError("x and W must both be NumPy arrays or both be CuPy arrays (same device)")
+    if x.dtype != W.dtype:
+        raise TypeError(f"x and W must have the same dtype, got x {x.dtype} and W {W.dtype}")
+    V, d, K = W.shape
+    if V < 1:
+        raise ValueError(f"W must hold at least one classifier (V >= 1), got shape {tuple(W.shape)}")
+    if K < 2:
+        raise ValueError(f"W must have at least 2 classes in its last axis (K >= 2), got shape {tuple(W.shape)}")
+    if x.shape[1] != d:
+        raise ValueError(
+            f"x has {x.shape[1]} features but W expects d = {d}: "
+            f"x must be (n, {d}) for W of shape {tuple(W.shape)}, got x {tuple(x.shape)}"
+        )
+    if y is not None:
+        check_labels("y", y, x.shape[0], K)
+        if get_array_module(y) is not xp:
+            raise TypeError("y must live on the same device as x (both NumPy or both CuPy)")
+    check_float("margin", margin, minimum=0.0)
+    check_float("lam", lam, minimum=0.0)
+    check_choice("normalize", normalize, NORMALIZE_MODES)
+    check_finite("x", x)
+    check_finite("W", W)
+
+
+def weak_logits(x, W):
+    """Logits of every weak classifier: (V, n, K) = ``x W_v`` for each v."""
+    xp = get_array_module(x, W)
+    return xp.matmul(x[None], W)
+
+
+def ensemble_logits(x, W):
+    """Test-time logits ``x mean_v(W_v)`` (n, K): the averaged classifier, no margin."""
+    return x @ W.mean(axis=0)
+
+
+def diversity(W, normalize="column"):
+    """The HSIC diversity term ``D`` of Eq. 6 for classifiers ``W`` (V, d, K), as a float."""
+    W_hat, _ = normalize_forward(W, normalize)
+    D, _ = hsic_diversity_forward(W_hat)
+    return float(D)
+
+
+def em_softmax_forward(x, W, y, margin=0.0, lam=0.0, normalize="column"):
+    """Forward pass without input checks: ``(loss, terms, cache)``.
+
+    ``terms`` holds the parts of the loss as 0-d arrays: ``"ce"`` (V,) the
+    cross-entropy of each weak classifier, and ``"diversity"`` the HSIC term D.
+    """
+    V = W.shape[0]
+    xp = get_array_module(x, W)
+    ce_caches, ce = [], []
+    Z = weak_logits(x, W)  # (V, n, K), one batched GEMM
+    for v in range(V):  # V is small (1-4): the ensemble, not a hot loop
+        loss_v, c = margin_cross_entropy_forward(Z[v], y, margin)
+        ce.append(loss_v)
+        ce_caches.append(c)
+    ce = xp.stack(ce)
+    if V > 1:
+        W_hat, ncache = normalize_forward(W, normalize)
+        D, hcache = hsic_diversity_forward(W_hat)
+    else:  # a single classifier has no pair to be diverse from
+        D, ncache, hcache = xp.zeros((), W.dtype), None, None
+    loss = ce.sum() + lam * D  # Eq. 8
+    cache = (x, W, ce_caches, ncache, hcache, lam)
+    return loss, {"ce": ce, "diversity": D}, cache
+
+
+def em_softmax_backward(cache, dloss=1.0):
+    """Exact gradients ``(dx, dW)`` of the loss (Eqs. 8-9)."""
+    x, W, ce_caches, ncache, hcache, lam = cache
+    xp = get_array_module(x, W)
+    dZ = xp.stack([margin_cross_entropy_backward(dloss, c) for c in ce_caches])  # (V, n, K)
+    dx = xp.matmul(dZ, W.transpose(0, 2, 1)).sum(axis=0)  # Eq. 9: sum_v dZ_v W_v^T
+    dW = xp.matmul(x.T[None], dZ)  # x^T dZ_v for each v
+    if hcache is not None and lam > 0:
+        dW_hat = hsic_diversity_backward(lam * dloss, hcache)
+        dW += normalize_backward(dW_hat, ncache)  # Eq. 8: through the normalisation
+    return dx.astype(x.dtype, copy=False), dW.astype(W.dtype, copy=False)
+
+
+def em_softmax_loss(x, W, y, *, margin=0.0, lam=0.0, normalize="column"):
+    """EM-Softmax loss and its exact gradients.
+
+    Parameters
+    ----------
+    x : (n, d) float array, features (NumPy or CuPy)
+    W : (V, d, K) float array, the V weak linear classifiers (same dtype/device as x)
+    y : (n,) integer array, labels in [0, K)
+    margin : float >= 0, soft margin m subtracted from the target logit (Eq. 4)
+    lam : float >= 0, weight of the HSIC diversity term (Eq. 8)
+    normalize : "column" | "frobenius" | "none", how W_v is normalised inside
+        the HSIC term (see ``emsm_np.functional.normalize``)
+
+    Returns
+    -------
+    loss : float, ``sum_v CE_v + lam D``
+    dx : (n, d) array, ``dL/dx`` (Eq. 9)
+    dW : (V, d, K) array, ``dL/dW`` (Eq. 8), exact through the normalisation
+
+    Raises
+    ------
+    TypeError, ValueError : for malformed inputs, naming the argument.
+    """
+    check_head_inputs(x, W, y, margin, lam, normalize)
+    loss, _, cache = em_softmax_forward(x, W, y, float(margin), float(lam), normalize)
+    dx, dW = em_softmax_backward(cache)
+    return float(loss), dx, dW

@@ -1,0 +1,98 @@
+"""``EMSoftmax``: the loss head as a layer that owns the weak classifiers.
+
+Training: ``loss = head.forward(x, y)`` then ``dx = head.backward()``;
+``head.grads["weight"]`` then holds dL/dW (V, d, K). Testing:
+``head.predict(x)`` uses the averaged classifier ``mean_v W_v`` (no margin);
+``head.weak_logits(x)`` gives every weak classifier's logits, to measure
+diversity. See :mod:`emsm_np.losses.em_softmax` for the equations.
+"""
+import numpy as np
+
+from .._checks import check_choice, check_dtype, check_float, check_int
+from ..backend import get_array_module
+from ..functional.normalize import NORMALIZE_MODES
+from ..layers.base import Layer, default_rng
+from .em_softmax import (
+    check_head_inputs,
+    diversity,
+    em_softmax_backward,
+    em_softmax_forward,
+    ensemble_logits,
+    weak_logits,
+)
+
+
+class EMSoftmax(Layer):
+    """Ensemble soft-margin softmax head (Softmax / M-Softmax / E-Softmax / EM-Softmax).
+
+    Parameters
+    ----------
+    in_features : int, feature dimension d
+    num_classes : int, K >= 2
+    ensemble : int, number of weak classifiers V >= 1
+    margin : float >= 0, soft margin m (Eq. 4)
+    lam : float >= 0, weight of the HSIC diversity term (Eq. 8)
+    normalize : "column" | "frobenius" | "none", normalisation inside the HSIC term
+    dtype : float32 (default) or float64
+    rng : seed or numpy Generator for the initialisation; each W_v is drawn
+        independently from U(-1/sqrt(d), 1/sqrt(d)) (PyTorch's Linear default)
+
+    Attributes
+    ----------
+    params["weight"] : (V, d, K) array
+    terms : dict after each forward, ``"ce"`` (V,) per-classifier cross-entropy
+        and ``"diversity"`` the HSIC term D, as NumPy values
+    """
+
+    def __init__(self, in_features, num_classes, ensemble=1, margin=0.0, lam=0.0,
+                 normalize="column", dtype=np.float32, rng=None):
+        super().__init__()
+        self.in_features = check_int("in_features", in_features, minimum=1)
+        self.num_classes = check_int("num_classes", num_classes, minimum=2)
+        self.ensemble = check_int("ensemble", ensemble, minimum=1)
+        self.margin = check_float("margin", margin, minimum=0.0)
+        self.lam = check_float("lam", lam, minimum=0.0)
+        self.normalize = check_choice("normalize", normalize, NORMALIZE_MODES)
+        dtype = check_dtype("dtype", dtype)
+        bound = 1.0 / np.sqrt(self.in_features)
+        W = default_rng(rng).uniform(-bound, bound, (self.ensemble, self.in_features, self.num_classes))
+        self.params["weight"] = W.astype(dtype)
+        self.grads["weight"] = np.zeros_like(self.params["weight"])
+        self.terms = {}
+
+    def forward(self, x, y, train=True):
+        """Loss ``sum_v CE_v + lam D`` (a Python float) for features x (n, d), labels y (n,)."""
+        W = self.params["weight"]
+        check_head_inputs(x, W, y, self.margin, self.lam, self.normalize)
+        loss, terms, cache = em_softmax_forward(x, W, y, self.margin, self.lam, self.normalize)
+        self._cache = cache
+        self.terms = {"ce": np.asarray(terms["ce"].tolist()), "diversity": float(terms["diversity"])}
+        return float(loss)
+
+    def backward(self, dloss=1.0):
+        """Store dL/dW in ``grads["weight"]`` and return dL/dx (n, d) (Eqs. 8-9)."""
+        dx, dW = em_softmax_backward(self._require_cache(), dloss)
+        self.grads["weight"][...] = dW
+        self._cache = None
+        return dx
+
+    def logits(self, x):
+        """Test-time logits (n, K) of the averaged classifier ``mean_v W_v``, no margin."""
+        return ensemble_logits(x, self.params["weight"])
+
+    def predict(self, x):
+        """Predicted class (n,) of the averaged classifier."""
+        return self.logits(x).argmax(axis=1)
+
+    def weak_logits(self, x):
+        """Logits (V, n, K) of each weak classifier."""
+        return weak_logits(x, self.params["weight"])
+
+    def diversity(self):
+        """The HSIC diversity D (Eq. 6) of the current classifiers, as a float."""
+        return diversity(self.params["weight"], self.normalize)
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, num_classes={self.num_classes}, "
+                f"ensemble={self.ensemble}, margin={self.margin}, lam={self.lam}, "
+                f"normalize={self.normalize!r}")

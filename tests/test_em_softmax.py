@@ -1,0 +1,376 @@
+"""The EM-Softmax head: every gradient formula of the paper against finite differences.
+
+Named after the paper's equations: Eq. 4 (soft margin), Eqs. 6-7 (HSIC), Eq. 8
+(total loss w.r.t. W_v), Eq. 9 (w.r.t. the features x).
+"""
+import itertools
+
+import numpy as np
+import pytest
+from scipy.special import log_softmax
+
+from emsm_np import gradcheck
+from emsm_np.functional.hsic import (
+    hsic_diversity_backward,
+    hsic_diversity_forward,
+    paper_hsic_gradient,
+)
+from emsm_np.functional.margin_softmax import (
+    margin_cross_entropy_backward,
+    margin_cross_entropy_forward,
+)
+from emsm_np.functional.normalize import normalize_backward, normalize_forward
+from emsm_np.losses import EMSoftmax, diversity, em_softmax_loss, ensemble_logits, weak_logits
+
+SMOOTH = 1e-7  # relative-error bound for smooth operations (STYLE.md)
+NORMALIZE = ["column", "frobenius", "none"]
+
+
+def make(xp, n=6, d=5, K=4, V=2, seed=0):
+    rng = np.random.default_rng(seed)
+    x = xp.asarray(rng.standard_normal((n, d)))
+    W = xp.asarray(rng.standard_normal((V, d, K)))
+    y = xp.asarray(rng.integers(0, K, n))
+    return x, W, y
+
+
+def loop_diversity(W_hat):
+    """Eq. 6 written literally: sum over ordered pairs u != v of tr(W_v H W_u^T W_u H W_v^T)."""
+    V, d, K = W_hat.shape
+    H = np.eye(K) - np.ones((K, K)) / K
+    total = 0.0
+    for v in range(V):
+        for u in range(V):
+            if u != v:
+                total += np.trace(W_hat[v] @ H @ W_hat[u].T @ W_hat[u] @ H @ W_hat[v].T)
+    return total
+
+
+# ---------------------------------------------------------------- Eq. 4
+
+
+@pytest.mark.parametrize("margin", [0.0, 0.7])
+def test_eq4_margin_softmax_logit_gradient_matches_finite_differences(xp, margin):
+    rng = np.random.default_rng(1)
+    z = xp.asarray(rng.standard_normal((7, 5)))
+    y = xp.asarray(rng.integers(0, 5, 7))
+    loss, cache = margin_cross_entropy_forward(z, y, margin)
+    dz = margin_cross_entropy_backward(1.0, cache)
+    err = gradcheck.check_function(lambda: margin_cross_entropy_forward(z, y, margin)[0], {"z": z}, {"z": dz})
+    assert err["z"] < SMOOTH
+
+
+def test_eq4_margin_is_subtracted_from_the_target_logit_only():
+    rng = np.random.default_rng(2)
+    z = rng.standard_normal((4, 3))
+    y = np.array([0, 2, 1, 2])
+    m = 0.9
+    zt = z.copy()
+    zt[np.arange(4), y] -= m
+    expected = -log_softmax(zt, axis=1)[np.arange(4), y].mean()
+    loss, _ = margin_cross_entropy_forward(z, y, m)
+    assert abs(float(loss) - expected) < 1e-12
+    # the margin makes the loss strictly larger: the target must win by m
+    assert float(loss) > float(margin_cross_entropy_forward(z, y, 0.0)[0])
+
+
+@pytest.mark.parametrize("margin", [0.0, 0.7])
+def test_eq4_m_softmax_feature_gradient_matches_finite_differences(xp, margin):
+    x, W, y = make(xp, V=1)
+    loss, dx, dW = em_softmax_loss(x, W, y, margin=margin)
+    f = lambda: em_softmax_loss(x, W, y, margin=margin)[0]
+    err = gradcheck.check_function(f, {"x": x, "W": W}, {"x": dx, "W": dW})
+    assert err["x"] < SMOOTH and err["W"] < SMOOTH, err
+
+
+def test_plain_softmax_is_v1_m0_lam0():
+    x, W, y = make(np, V=1, K=6)
+    loss, dx, dW = em_softmax_loss(x, W, y)
+    z = x @ W[0]
+    expected = -log_softmax(z, axis=1)[np.arange(len(y)), y].mean()
+    assert abs(loss - expected) < 1e-12
+    p = np.exp(log_softmax(z, axis=1))
+    p[np.arange(len(y)), y] -= 1  # the textbook p - onehot(y)
+    np.testing.assert_allclose(dx, p @ W[0].T / len(y), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(dW[0], x.T @ p / len(y), rtol=1e-12, atol=1e-14)
+
+
+# ---------------------------------------------------------------- Eqs. 6-7
+
+
+@pytest.mark.parametrize("V", [1, 2, 3])
+def test_eq6_diversity_equals_the_trace_formula_over_ordered_pairs(V):
+    _, W, _ = make(np, V=V, d=4, K=5)
+    D, _ = hsic_diversity_forward(W)
+    assert abs(float(D) - loop_diversity(W)) < 1e-10 * max(1.0, abs(loop_diversity(W)))
+    if V == 1:
+        assert float(D) == 0.0
+
+
+def test_eq6_diversity_is_nonnegative_zero_for_a_class_blind_classifier_and_largest_for_copies():
+    rng = np.random.default_rng(0)
+    # <H K_v H, H K_u H> is an inner product of PSD matrices: never negative.
+    for seed in range(5):
+        W = np.random.default_rng(seed).standard_normal((3, 4, 5))
+        assert float(hsic_diversity_forward(W)[0]) >= 0.0
+    # A classifier whose columns are all equal scores every class the same: after
+    # centring (W H) it is zero and shares no dependence with anything.
+    W = rng.standard_normal((2, 4, 3))
+    W[1] = W[1][:, :1]
+    assert abs(float(hsic_diversity_forward(W)[0])) < 1e-12
+    # Two copies of one classifier are as dependent as two classifiers of that norm can be
+    # (Cauchy-Schwarz): D = 2 ||H K H||^2 >= D of any other pair with the same ||H K H||.
+    W0 = rng.standard_normal((4, 3))
+    copies = float(hsic_diversity_forward(np.stack([W0, W0]))[0])
+    G0 = (W0 - W0.mean(1, keepdims=True)).T @ (W0 - W0.mean(1, keepdims=True))
+    assert abs(copies - 2 * (G0 * G0).sum()) < 1e-10
+    other = rng.standard_normal((4, 3))
+    G1 = (other - other.mean(1, keepdims=True)).T @ (other - other.mean(1, keepdims=True))
+    other *= np.sqrt(np.linalg.norm(G0) / np.linalg.norm(G1))  # same ||H K H||_F
+    assert float(hsic_diversity_forward(np.stack([W0, other]))[0]) <= copies + 1e-10
+
+
+@pytest.mark.parametrize("V", [2, 3])
+def test_eq7_hsic_gradient_wrt_normalized_classifiers_matches_finite_differences(xp, V):
+    _, W, _ = make(xp, V=V)
+    D, cache = hsic_diversity_forward(W)
+    dW = hsic_diversity_backward(1.0, cache)
+    err = gradcheck.check_function(lambda: hsic_diversity_forward(W)[0], {"W": W}, {"W": dW})
+    assert err["W"] < SMOOTH
+
+
+@pytest.mark.parametrize("normalize", NORMALIZE)
+@pytest.mark.parametrize("V", [2, 3])
+def test_eq7_hsic_gradient_wrt_each_wv_under_each_normalization(xp, normalize, V):
+    _, W, _ = make(xp, V=V)
+
+    def f():
+        W_hat, _ = normalize_forward(W, normalize)
+        return hsic_diversity_forward(W_hat)[0]
+
+    W_hat, ncache = normalize_forward(W, normalize)
+    _, hcache = hsic_diversity_forward(W_hat)
+    dW = normalize_backward(hsic_diversity_backward(1.0, hcache), ncache)
+    err = gradcheck.check_function(f, {"W": W}, {"W": dW})
+    assert err["W"] < SMOOTH, (normalize, err)
+
+
+@pytest.mark.parametrize("normalize", ["column", "frobenius"])
+def test_normalization_gradient_matches_finite_differences(xp, normalize):
+    _, W, _ = make(xp, V=2)
+    g = xp.asarray(np.random.default_rng(5).standard_normal(W.shape))
+    W_hat, cache = normalize_forward(W, normalize)
+    dW = normalize_backward(g, cache)
+    err = gradcheck.check_function(lambda: normalize_forward(W, normalize)[0], {"W": W}, {"W": dW}, dout=g)
+    assert err["W"] < SMOOTH
+
+
+def test_normalization_gives_unit_columns_and_unit_frobenius_norm():
+    _, W, _ = make(np, V=3)
+    col, _ = normalize_forward(W, "column")
+    np.testing.assert_allclose(np.linalg.norm(col, axis=1), 1.0, rtol=1e-12)
+    fro, _ = normalize_forward(W, "frobenius")
+    np.testing.assert_allclose(np.linalg.norm(fro, axis=(1, 2)), 1.0, rtol=1e-12)
+    none, _ = normalize_forward(W, "none")
+    assert none is W
+
+
+def test_paper_gradient_is_the_exact_one_divided_by_4_before_the_normalization_jacobian():
+    _, W, _ = make(np, V=3)
+    # Without normalisation the paper's lam W_v K_v is the exact gradient up to the factor 4.
+    _, hcache = hsic_diversity_forward(W)
+    np.testing.assert_allclose(hsic_diversity_backward(1.0, hcache), 4 * paper_hsic_gradient(W), rtol=1e-12)
+    # With column normalisation the exact gradient is J^T (4 W^_v K_v): a different direction.
+    W_hat, ncache = normalize_forward(W, "column")
+    _, hcache = hsic_diversity_forward(W_hat)
+    exact = normalize_backward(hsic_diversity_backward(1.0, hcache), ncache)
+    paper = paper_hsic_gradient(W_hat)
+    np.testing.assert_allclose(exact, normalize_backward(4 * paper, ncache), rtol=1e-12)
+    cos = (exact * paper).sum() / np.linalg.norm(exact) / np.linalg.norm(paper)
+    assert cos < 0.999  # the Jacobian really changes the direction
+
+
+# ---------------------------------------------------------------- Eqs. 8-9
+
+
+CASES = list(itertools.product([1, 2, 3], [0.0, 0.5], [0.0, 0.1]))
+
+
+@pytest.mark.parametrize("V,margin,lam", CASES)
+@pytest.mark.parametrize("normalize", NORMALIZE)
+def test_eq8_weight_gradient_matches_finite_differences(V, margin, lam, normalize):
+    x, W, y = make(np, V=V)
+    _, _, dW = em_softmax_loss(x, W, y, margin=margin, lam=lam, normalize=normalize)
+    f = lambda: em_softmax_loss(x, W, y, margin=margin, lam=lam, normalize=normalize)[0]
+    err = gradcheck.check_function(f, {"W": W}, {"W": dW})
+    assert err["W"] < SMOOTH, err
+
+
+@pytest.mark.parametrize("V,margin,lam", CASES)
+def test_eq9_feature_gradient_matches_finite_differences(V, margin, lam):
+    x, W, y = make(np, V=V)
+    _, dx, _ = em_softmax_loss(x, W, y, margin=margin, lam=lam)
+    f = lambda: em_softmax_loss(x, W, y, margin=margin, lam=lam)[0]
+    err = gradcheck.check_function(f, {"x": x}, {"x": dx})
+    assert err["x"] < SMOOTH, err
+
+
+@pytest.mark.parametrize("V,margin,lam", [(2, 0.5, 0.1), (3, 0.0, 0.2)])
+def test_eq8_eq9_gradients_on_gpu_match_finite_differences(xp, V, margin, lam):
+    x, W, y = make(xp, V=V)
+    _, dx, dW = em_softmax_loss(x, W, y, margin=margin, lam=lam)
+    f = lambda: em_softmax_loss(x, W, y, margin=margin, lam=lam)[0]
+    err = gradcheck.check_function(f, {"x": x, "W": W}, {"x": dx, "W": dW})
+    assert max(err.values()) < SMOOTH, err
+
+
+def test_eq8_loss_is_sum_of_weak_cross_entropies_plus_lambda_diversity():
+    x, W, y = make(np, V=3)
+    m, lam = 0.3, 0.05
+    loss, _, _ = em_softmax_loss(x, W, y, margin=m, lam=lam)
+    ce = sum(float(margin_cross_entropy_forward(x @ W[v], y, m)[0]) for v in range(3))
+    W_hat, _ = normalize_forward(W, "column")
+    assert abs(loss - (ce + lam * loop_diversity(W_hat))) < 1e-10
+
+
+def test_gpu_results_equal_cpu_results(xp):
+    x, W, y = make(np, V=3)
+    ref = em_softmax_loss(x, W, y, margin=0.4, lam=0.1)
+    got = em_softmax_loss(xp.asarray(x), xp.asarray(W), xp.asarray(y), margin=0.4, lam=0.1)
+    from emsm_np.backend import asnumpy
+
+    assert abs(got[0] - ref[0]) < 1e-10
+    np.testing.assert_allclose(asnumpy(got[1]), ref[1], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(asnumpy(got[2]), ref[2], rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------- test time
+
+
+def test_averaged_classifier_predictions():
+    x, W, y = make(np, n=50, V=3, K=7)
+    head = EMSoftmax(5, 7, ensemble=3, dtype=np.float64)
+    head.params["weight"][...] = W
+    W_bar = sum(W[v] for v in range(3)) / 3
+    expected = np.array([np.argmax(x[i] @ W_bar) for i in range(50)])
+    np.testing.assert_array_equal(head.predict(x), expected)
+    # averaging the classifiers = averaging the logits (linearity)
+    np.testing.assert_allclose(head.logits(x), head.weak_logits(x).mean(axis=0), rtol=1e-12)
+    assert head.weak_logits(x).shape == (3, 50, 7)
+    np.testing.assert_allclose(weak_logits(x, W)[1], x @ W[1], rtol=1e-12)
+    np.testing.assert_allclose(ensemble_logits(x, W), x @ W_bar, rtol=1e-12)
+
+
+def test_head_layer_matches_the_function_and_params_alias_the_weight():
+    x, W, y = make(np, V=2)
+    head = EMSoftmax(5, 4, ensemble=2, margin=0.3, lam=0.2, dtype=np.float64)
+    head.params["weight"][...] = W
+    loss = head.forward(x, y)
+    dx = head.backward()
+    ref = em_softmax_loss(x, W, y, margin=0.3, lam=0.2)
+    assert abs(loss - ref[0]) < 1e-12
+    np.testing.assert_allclose(dx, ref[1], rtol=1e-12)
+    np.testing.assert_allclose(head.grads["weight"], ref[2], rtol=1e-12)
+    assert head.terms["ce"].shape == (2,)
+    assert abs(head.terms["diversity"] - diversity(W)) < 1e-12
+    assert abs(head.diversity() - diversity(W)) < 1e-12
+
+
+def test_head_float32_by_default_and_independent_classifiers():
+    head = EMSoftmax(8, 10, ensemble=3, rng=0)
+    W = head.params["weight"]
+    assert W.dtype == np.float32 and W.shape == (3, 8, 10)
+    assert not np.allclose(W[0], W[1])
+    assert np.abs(W).max() <= 1 / np.sqrt(8)
+
+
+# ---------------------------------------------------------------- stability
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_logits_give_finite_loss_and_gradients(dtype):
+    x = np.array([[1.0], [-1.0], [1.0]], dtype=dtype)
+    W = np.array([[[1e4, -1e4, 0.0]], [[-1e4, 1e4, 5.0]]], dtype=dtype)  # logits up to +-1e4
+    y = np.array([1, 1, 2])
+    loss, dx, dW = em_softmax_loss(x, W, y, margin=1.0, lam=0.1)
+    assert np.isfinite(loss) and np.isfinite(dx).all() and np.isfinite(dW).all()
+    assert dx.dtype == dtype and dW.dtype == dtype
+    # the first classifier gets sample 0 wrong by 2e4: CE ~ 2e4 (+ margin), finite
+    assert 1e4 < loss < 1e5
+
+
+def test_zero_norm_column_gives_finite_loss_and_gradients():
+    x, W, y = make(np, V=2)
+    W[0, :, 1] = 0.0
+    W[1] = 0.0  # a whole zero classifier, too
+    for normalize in NORMALIZE:
+        loss, dx, dW = em_softmax_loss(x, W, y, lam=0.5, normalize=normalize)
+        assert np.isfinite(loss) and np.isfinite(dx).all() and np.isfinite(dW).all()
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    "change,exc,message",
+    [
+        (lambda x, W, y: (x[:, :3], W, y), ValueError, r"x has 3 features but W expects d = 5"),
+        (lambda x, W, y: (x[0], W, y), ValueError, r"x must be 2-D"),
+        (lambda x, W, y: (x, W[0], y), ValueError, r"W must be 3-D"),
+        (lambda x, W, y: (x, W[:0], y), ValueError, r"at least one classifier \(V >= 1\)"),
+        (lambda x, W, y: (x, W, y[:3]), ValueError, r"y must have shape \(6,\)"),
+        (lambda x, W, y: (x, W, y + 4), ValueError, r"y must lie in \[0, 4\)"),
+        (lambda x, W, y: (x, W, y - 10), ValueError, r"y must lie in \[0, 4\)"),
+        (lambda x, W, y: (x, W, y.astype(float)), TypeError, r"y must hold integer class labels"),
+        (lambda x, W, y: (x.astype(np.float32), W, y), TypeError, r"same dtype"),
+        (lambda x, W, y: (x.astype(int), W, y), TypeError, r"x must have a floating dtype"),
+        (lambda x, W, y: (x.tolist(), W, y), TypeError, r"x must be a NumPy or CuPy array"),
+        (lambda x, W, y: (np.where(x > 0, np.nan, x), W, y), ValueError, r"x must be finite"),
+        (lambda x, W, y: (x, W * np.inf, y), ValueError, r"W must be finite"),
+    ],
+)
+def test_bad_arrays_raise_naming_the_argument(change, exc, message):
+    x, W, y = make(np, V=2)
+    x, W, y = change(x, W, y)
+    with pytest.raises(exc, match=message):
+        em_softmax_loss(x, W, y)
+
+
+@pytest.mark.parametrize(
+    "kwargs,exc,message",
+    [
+        ({"margin": -0.1}, ValueError, r"margin must be >= 0.0, got -0.1"),
+        ({"lam": -1.0}, ValueError, r"lam must be >= 0.0, got -1.0"),
+        ({"lam": float("nan")}, ValueError, r"lam must be finite"),
+        ({"margin": "big"}, TypeError, r"margin must be a real number"),
+        ({"normalize": "l1"}, ValueError, r"normalize must be one of 'column', 'frobenius', 'none'; got 'l1'"),
+    ],
+)
+def test_bad_hyperparameters_raise_naming_the_argument(kwargs, exc, message):
+    x, W, y = make(np, V=2)
+    with pytest.raises(exc, match=message):
+        em_softmax_loss(x, W, y, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs,exc,message",
+    [
+        ({"ensemble": 0}, ValueError, r"ensemble must be >= 1, got 0"),
+        ({"ensemble": 2.5}, TypeError, r"ensemble must be an integer"),
+        ({"num_classes": 1}, ValueError, r"num_classes must be >= 2, got 1"),
+        ({"margin": -1}, ValueError, r"margin must be >= 0.0"),
+        ({"lam": -0.5}, ValueError, r"lam must be >= 0.0"),
+        ({"normalize": "max"}, ValueError, r"normalize must be one of"),
+        ({"dtype": np.int32}, TypeError, r"dtype must be float32 or float64"),
+    ],
+)
+def test_head_constructor_rejects_bad_arguments(kwargs, exc, message):
+    args = {"in_features": 4, "num_classes": 3}
+    args.update(kwargs)
+    with pytest.raises(exc, match=message):
+        EMSoftmax(**args)
+
+
+def test_head_backward_before_forward_is_an_error():
+    with pytest.raises(RuntimeError, match="backward called before forward"):
+        EMSoftmax(4, 3).backward()
