@@ -1,0 +1,139 @@
+"""Batch normalisation (Ioffe & Szegedy, 2015), with PyTorch's semantics.
+
+Statistics run over every axis but the channel axis 1: over the batch for
+(N, C) inputs, over the batch and the pixels for (N, C, H, W). With ``m`` the
+number of values per channel::
+
+    mu     = mean(x)                          per channel
+    var    = mean((x - mu)^2)                 biased: used to normalise
+    x_hat  = (x - mu) / sqrt(var + eps)
+    out    = gamma * x_hat + beta
+
+Running statistics (train mode) use the *unbiased* variance, as PyTorch does::
+
+    running_mean <- (1 - momentum) running_mean + momentum mu
+    running_var  <- (1 - momentum) running_var  + momentum var * m / (m - 1)
+
+Eval mode normalises with the running statistics instead, so the layer is an
+affine map of ``x`` per channel.
+
+Gradients, with sums over the ``m`` values of a channel::
+
+    dL/dbeta  = sum dout
+    dL/dgamma = sum dout * x_hat
+    train:  dL/dx = gamma / (m sqrt(var + eps)) * (m dout - sum dout - x_hat sum(dout * x_hat))
+    eval:   dL/dx = gamma / sqrt(running_var + eps) * dout
+
+The train-mode rule is the compact closed form: differentiating through mu and
+var removes from ``dout`` its mean and its component along ``x_hat``.
+
+The functions never write into their arguments: the forward *returns* the new
+running statistics, and the caller decides where to keep them (the layer copies
+them into its buffers).
+"""
+from collections import namedtuple
+
+from .._checks import check_array, check_float
+from ..backend import device_of, get_array_module
+
+BatchNormCache = namedtuple("BatchNormCache", ["x_hat", "inv_std", "gamma", "axes", "train"])
+RunningStats = namedtuple("RunningStats", ["mean", "var"])
+
+
+def _check_bn_inputs(x, gamma, beta, running_mean, running_var, train, momentum, eps):
+    check_array("x", x)
+    if x.ndim < 2:
+        raise ValueError(f"x must be (N, C) or (N, C, H, W), got shape {tuple(x.shape)} ({x.ndim}-D)")
+    C = x.shape[1]
+    for name, a in (("gamma", gamma), ("beta", beta),
+                    ("running_mean", running_mean), ("running_var", running_var)):
+        check_array(name, a, ndim=1)
+        if a.shape != (C,):
+            raise ValueError(
+                f"{name} must have shape ({C},) to match the {C} channels of x "
+                f"(dim 1 of shape {tuple(x.shape)}), got {tuple(a.shape)}"
+            )
+        if device_of(a) != device_of(x):
+            raise ValueError(f"x is on the {device_of(x)} but {name} is on the {device_of(a)}")
+        if a.dtype != x.dtype:
+            raise TypeError(f"x has dtype {x.dtype} but {name} has dtype {a.dtype}; cast x with x.astype({a.dtype})")
+    if not isinstance(train, bool):
+        raise TypeError(f"train must be True or False, got {train!r}")
+    momentum = check_float("momentum", momentum, minimum=0.0, maximum=1.0)
+    eps = check_float("eps", eps, minimum=0.0, min_inclusive=False)
+    if train and x.size // C < 2:
+        raise ValueError(
+            f"batch norm in train mode needs more than 1 value per channel, got x of shape "
+            f"{tuple(x.shape)}; use a larger batch or train=False"
+        )
+    return momentum, eps
+
+
+def batch_norm_forward(x, gamma, beta, running_mean, running_var, train=True, momentum=0.1, eps=1e-5):
+    """Normalise ``x`` per channel (axis 1), then scale by ``gamma`` and shift by ``beta``.
+
+    Parameters
+    ----------
+    x : (N, C) or (N, C, H, W) float array
+    gamma, beta : (C,) arrays, the affine parameters
+    running_mean, running_var : (C,) arrays, read only (never modified)
+    train : bool, True for batch statistics, False for the running statistics
+    momentum : float in [0, 1], weight of the batch statistics in the running update
+    eps : float > 0, added to the variance
+
+    Returns
+    -------
+    out : array like ``x``
+    cache : BatchNormCache for :func:`batch_norm_backward`
+    running : RunningStats(mean, var), (C,) each: the updated running statistics
+        in train mode (new arrays), the inputs unchanged in eval mode
+    """
+    momentum, eps = _check_bn_inputs(x, gamma, beta, running_mean, running_var, train, momentum, eps)
+    xp = get_array_module(x)
+    axes = (0,) + tuple(range(2, x.ndim))
+    # (1, C, 1, 1): per-channel vectors broadcast against x along axis 1.
+    bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    if train:
+        m = x.size // x.shape[1]
+        mu = x.mean(axis=axes, keepdims=True)
+        var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
+        new_mean = (1 - momentum) * running_mean + momentum * mu.reshape(-1)
+        new_var = (1 - momentum) * running_var + momentum * var.reshape(-1) * (m / (m - 1))
+        running = RunningStats(new_mean.astype(x.dtype, copy=False), new_var.astype(x.dtype, copy=False))
+    else:
+        mu = running_mean.reshape(bshape)
+        var = running_var.reshape(bshape)
+        running = RunningStats(running_mean, running_var)
+    inv_std = 1.0 / xp.sqrt(var + eps)
+    x_hat = (x - mu) * inv_std
+    out = gamma.reshape(bshape) * x_hat + beta.reshape(bshape)
+    return out, BatchNormCache(x_hat, inv_std, gamma.reshape(bshape), axes, train), running
+
+
+def batch_norm_backward(dout, cache):
+    """Backpropagate through :func:`batch_norm_forward` (train or eval mode).
+
+    Parameters
+    ----------
+    dout : array like the forward output
+    cache : BatchNormCache
+
+    Returns
+    -------
+    dx : array like ``x``
+    dgamma, dbeta : (C,) arrays
+    """
+    x_hat, inv_std, gamma, axes, train = cache
+    if tuple(dout.shape) != tuple(x_hat.shape):
+        raise ValueError(f"dout must have the forward output's shape {tuple(x_hat.shape)}, got {tuple(dout.shape)}")
+    dbeta = dout.sum(axis=axes, keepdims=True)
+    dgamma = (dout * x_hat).sum(axis=axes, keepdims=True)
+    if train:
+        m = dout.size // dout.shape[1]
+        # mu and var depend on every x of the channel: subtract the mean of dout
+        # and its projection on x_hat (dgamma / m is that projection's coefficient).
+        dx = (gamma * inv_std / m) * (m * dout - dbeta - x_hat * dgamma)
+    else:
+        # Running statistics are constants here: out is affine in x.
+        dx = gamma * inv_std * dout
+    return dx, dgamma.reshape(-1), dbeta.reshape(-1)

@@ -1,0 +1,175 @@
+"""2-D convolution (cross-correlation, as in every deep-learning library) by im2col + GEMM.
+
+Forward rule, for input ``x`` (N, C, H, W) zero-padded to ``xpad``, weight ``w``
+(F, C, kh, kw), bias ``b`` (F,) and stride ``(sy, sx)``::
+
+    out[n, f, oy, ox] = b[f] + sum_{c, i, j} w[f, c, i, j] * xpad[n, c, oy*sy + i, ox*sx + j]
+
+With ``Col = im2col(x)`` laid out as a (kh*kw*C, N*Ho*Wo) matrix (row ``(i, j, c)``,
+column ``(n, oy, ox)``) and ``Wm`` the weight as a (F, kh*kw*C) matrix with the
+same row order, this is one matrix product, and its gradients are the two
+others (``G = dL/dOut`` as an (F, N*Ho*Wo) matrix)::
+
+    Out  = Wm @ Col + b
+    dWm  = G @ Col^T
+    dCol = Wm^T @ G,    dx = col2im(dCol) (sums overlapping windows, drops padding)
+    db   = sum of G over (n, oy, ox)
+
+BLAS does the heavy lifting; the Python loop inside im2col/col2im runs over
+the kh*kw kernel offsets only.
+
+Speed (CPU). ``Col`` is kh*kw times larger than ``x`` (115 MB for a batch of 64,
+64 channels, 28x28, 3x3), so building it whole costs more than the GEMMs' own
+arithmetic would suggest: it streams through main memory, and every fresh large
+array is page-faulted in. Both passes therefore walk the batch in chunks whose
+``Col`` is about ``COL_CHUNK_BYTES``: each chunk's columns are written, multiplied
+and dropped while still in cache, and one buffer serves every chunk. Each column
+of ``Out`` and ``dCol`` depends on its own column of ``Col`` only (and ``dWm`` is a
+sum over columns), so blocking the batch changes the order of the work, not
+what is computed. The backward pass
+rebuilds each chunk's ``Col`` from ``x`` instead of keeping the forward's: this
+measured faster than holding ``Col`` in memory (and keeps the cache small). On
+the GPU the whole batch is one chunk.
+"""
+from collections import namedtuple
+
+import numpy as np
+
+from .._checks import check_array
+from ..backend import get_array_module
+from .im2col import as_pair, col2im, im2col, output_size
+
+COL_CHUNK_BYTES = 4 * 2**20
+
+Conv2dCache = namedtuple(
+    "Conv2dCache", ["x", "w_mat", "kernel_size", "stride", "padding", "has_bias"]
+)
+
+
+def _check_inputs(x, weight, bias, padding):
+    check_array("x", x, ndim=4)
+    check_array("weight", weight, ndim=4)
+    if x.shape[1] != weight.shape[1]:
+        raise ValueError(
+            f"x has {x.shape[1]} channels (shape {tuple(x.shape)}) but weight expects "
+            f"{weight.shape[1]} (shape {tuple(weight.shape)}); they must match"
+        )
+    if bias is not None:
+        check_array("bias", bias, ndim=1)
+        if bias.shape[0] != weight.shape[0]:
+            raise ValueError(
+                f"bias must have shape ({weight.shape[0]},) to match weight's out "
+                f"channels, got {tuple(bias.shape)}"
+            )
+    padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
+    if padded[0] < weight.shape[2] or padded[1] < weight.shape[3]:
+        raise ValueError(
+            f"x's spatial size {tuple(x.shape[2:])} with padding {padding} gives "
+            f"{padded}, smaller than the kernel {tuple(weight.shape[2:])}"
+        )
+
+
+def _batch_chunks(xp, n, col_bytes_per_item):
+    """Slices of the batch, of near-equal size, each with a Col of ~COL_CHUNK_BYTES."""
+    if xp is not np:
+        return [slice(0, n)]
+    pieces = max(1, min(n, -(-n * col_bytes_per_item // COL_CHUNK_BYTES)))
+    size = -(-n // pieces)
+    return [slice(start, min(n, start + size)) for start in range(0, n, size)]
+
+
+def _chunk_col(x, chunk, kernel_size, stride, padding, out_size, buf):
+    """Col of ``x[chunk]`` as a (kh*kw*C, m*Ho*Wo) matrix, written into the flat ``buf``."""
+    (kh, kw), (Ho, Wo), C, m = kernel_size, out_size, x.shape[1], chunk.stop - chunk.start
+    col = buf[: kh * kw * C * m * Ho * Wo].reshape(kh, kw, C, m, Ho, Wo)
+    # Passing x as a (C, m, H, W) view makes im2col's copy put channels before
+    # the batch, so col reshapes to the GEMM operand without another copy.
+    im2col(x[chunk].transpose(1, 0, 2, 3), kernel_size, stride, padding, out_size, out=col)
+    return col.reshape(kh * kw * C, m * Ho * Wo)
+
+
+def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
+    """Convolve ``x`` with ``weight`` and add ``bias``.
+
+    Parameters
+    ----------
+    x : (N, C, H, W) float array
+    weight : (F, C, kh, kw) float array
+    bias : (F,) float array or None
+    stride : int or pair (sy, sx), >= 1
+    padding : int or pair (ph, pw), >= 0, zeros added on both sides
+
+    Returns
+    -------
+    out : (N, F, Ho, Wo), ``Ho = (H + 2 ph - kh) // sy + 1`` (likewise ``Wo``)
+    cache : Conv2dCache, for :func:`conv2d_backward` (holds ``x`` itself, not a
+        copy: do not modify ``x`` in place before the backward pass)
+    """
+    xp = get_array_module(x, weight, bias)
+    stride = as_pair("stride", stride, 1)
+    padding = as_pair("padding", padding, 0)
+    _check_inputs(x, weight, bias, padding)
+    N, C, H, W = x.shape
+    F, _, kh, kw = weight.shape
+    Ho, Wo = output_size(H, kh, stride[0], padding[0]), output_size(W, kw, stride[1], padding[1])
+    w_mat = weight.transpose(0, 2, 3, 1).reshape(F, kh * kw * C)  # rows (i, j, c) like Col
+    dtype = xp.result_type(x, weight)
+
+    out = xp.empty((N, F, Ho, Wo), dtype=dtype)
+    chunks = _batch_chunks(xp, N, kh * kw * C * Ho * Wo * x.dtype.itemsize)
+    buf = xp.empty(kh * kw * C * chunks[0].stop * Ho * Wo, dtype=x.dtype)
+    for chunk in chunks:
+        col = _chunk_col(x, chunk, (kh, kw), stride, padding, (Ho, Wo), buf)
+        out_mat = (w_mat @ col).reshape(F, -1, Ho, Wo)  # (F, m, Ho, Wo)
+        # Back to (m, F, Ho, Wo); the bias is added during that one copy.
+        out_mat = out_mat.transpose(1, 0, 2, 3)
+        if bias is None:
+            out[chunk] = out_mat
+        else:
+            xp.add(out_mat, bias.reshape(1, F, 1, 1), out=out[chunk])
+    return out, Conv2dCache(x, w_mat, (kh, kw), stride, padding, bias is not None)
+
+
+def conv2d_backward(dout, cache):
+    """Gradients of :func:`conv2d_forward` with respect to x, weight and bias.
+
+    Parameters
+    ----------
+    dout : (N, F, Ho, Wo) array, gradient with respect to ``out``
+    cache : Conv2dCache from the forward pass
+
+    Returns
+    -------
+    dx : (N, C, H, W)
+    dweight : (F, C, kh, kw)
+    dbias : (F,), or None when the forward had no bias
+    """
+    xp = get_array_module(dout)
+    x, w_mat, (kh, kw), stride, padding, has_bias = cache
+    N, C, H, W = x.shape
+    F = w_mat.shape[0]
+    Ho, Wo = output_size(H, kh, stride[0], padding[0]), output_size(W, kw, stride[1], padding[1])
+    if tuple(dout.shape) != (N, F, Ho, Wo):
+        raise ValueError(
+            f"dout must have the forward output's shape {(N, F, Ho, Wo)}, got {tuple(dout.shape)}"
+        )
+    dtype = xp.result_type(dout, w_mat)
+
+    dbias = dout.sum(axis=(0, 2, 3)) if has_bias else None
+    dw_mat = xp.zeros((F, kh * kw * C), dtype=dtype)
+    dx = xp.empty((N, C, H, W), dtype=dtype)
+    chunks = _batch_chunks(xp, N, kh * kw * C * Ho * Wo * x.dtype.itemsize)
+    col_size = kh * kw * C * chunks[0].stop * Ho * Wo
+    col_buf = xp.empty(col_size, dtype=x.dtype)
+    dcol_buf = xp.empty(col_size, dtype=dtype)
+    for chunk in chunks:
+        m = chunk.stop - chunk.start
+        col = _chunk_col(x, chunk, (kh, kw), stride, padding, (Ho, Wo), col_buf)
+        g = dout[chunk].transpose(1, 0, 2, 3).reshape(F, m * Ho * Wo)  # G, columns like Col
+        dw_mat += g @ col.T  # dWm = G Col^T, summed over the chunks of the batch
+        dcol = dcol_buf[: col.size].reshape(col.shape)
+        xp.matmul(w_mat.T, g, out=dcol)  # dCol = Wm^T G
+        dx_cm = col2im(dcol.reshape(kh, kw, C, m, Ho, Wo), (C, m, H, W), stride, padding)
+        dx[chunk] = dx_cm.transpose(1, 0, 2, 3)
+    dweight = xp.ascontiguousarray(dw_mat.reshape(F, kh, kw, C).transpose(0, 3, 1, 2))
+    return dx, dweight, dbias

@@ -1,0 +1,92 @@
+"""Fully connected (affine) layer, in the paper's layout ``W`` in R^{d x K}.
+
+The weight is stored as (in_features, out_features), so the forward rule reads
+like the paper's ``W^T x`` written for a batch of row vectors::
+
+    out = x @ W + b                        x (N, d), W (d, K), b (K,)
+
+Gradients, for an upstream gradient ``dout = dL/dout`` (N, K)::
+
+    dL/dx = dout @ W^T                     (N, d)
+    dL/dW = x^T @ dout                     (d, K)   sum over the batch of outer products
+    dL/db = sum_n dout[n]                  (K,)     b is added to every row
+"""
+from collections import namedtuple
+
+from .._checks import check_array
+from ..backend import device_of, get_array_module
+
+LinearCache = namedtuple("LinearCache", ["x", "weight", "has_bias"])
+
+
+def _check_linear_inputs(x, weight, bias):
+    check_array("weight", weight, ndim=2)
+    check_array("x", x, ndim=2)
+    d, K = weight.shape
+    if x.shape[1] != d:
+        raise ValueError(
+            f"x must have {d} features (in_features) in dim 1, got shape {tuple(x.shape)}"
+        )
+    if bias is not None:
+        check_array("bias", bias, ndim=1)
+        if bias.shape != (K,):
+            raise ValueError(f"bias must have shape ({K},) (out_features), got {tuple(bias.shape)}")
+    for name, a in (("weight", weight), ("bias", bias)):
+        if a is None:
+            continue
+        if device_of(a) != device_of(x):
+            raise ValueError(
+                f"x is on the {device_of(x)} but {name} is on the {device_of(a)}; "
+                f"move one of them (emsm_np.backend.to_device, or layer.to(device))"
+            )
+        if a.dtype != x.dtype:
+            raise TypeError(
+                f"x has dtype {x.dtype} but {name} has dtype {a.dtype}; cast x with "
+                f"x.astype({a.dtype}) or build the layer with dtype={x.dtype}"
+            )
+
+
+def linear_forward(x, weight, bias=None):
+    """``out = x @ weight + bias``.
+
+    Parameters
+    ----------
+    x : (N, d) float array
+    weight : (d, K) float array (in_features, out_features), same dtype and device as x
+    bias : (K,) float array, or None for no bias
+
+    Returns
+    -------
+    out : (N, K) array
+    cache : LinearCache for :func:`linear_backward`
+    """
+    _check_linear_inputs(x, weight, bias)
+    out = x @ weight
+    if bias is not None:
+        out = out + bias
+    return out, LinearCache(x, weight, bias is not None)
+
+
+def linear_backward(dout, cache):
+    """Backpropagate through :func:`linear_forward`.
+
+    Parameters
+    ----------
+    dout : (N, K) array, dL/dout
+    cache : LinearCache
+
+    Returns
+    -------
+    dx : (N, d)
+    dweight : (d, K), ``x^T dout``
+    dbias : (K,) ``sum_n dout[n]``, or None when the forward had no bias
+    """
+    xp = get_array_module(dout)
+    x, weight, has_bias = cache
+    expected = (x.shape[0], weight.shape[1])
+    if tuple(dout.shape) != expected:
+        raise ValueError(f"dout must have the forward output's shape {expected}, got {tuple(dout.shape)}")
+    dx = dout @ weight.T
+    dweight = x.T @ dout
+    dbias = xp.sum(dout, axis=0) if has_bias else None
+    return dx, dweight, dbias

@@ -1,0 +1,118 @@
+"""2-D max-pooling with PyTorch's output size (including ``ceil_mode``) and tie rule.
+
+Forward rule, for input ``x`` (N, C, H, W) padded with ``-inf`` to ``xpad``::
+
+    out[n, c, oy, ox] = max_{i, j} xpad[n, c, oy*sy + i, ox*sx + j]
+
+Gradient rule: the whole upstream gradient of a window goes to the element that
+won it (the max is locally a selection, so its derivative is 1 there and 0
+elsewhere); an input element that wins several overlapping windows collects
+the sum::
+
+    dx[n, c, y, x] = sum over windows (oy, ox) won by (y, x) of dout[n, c, oy, ox]
+
+Ties go to the first maximum in window order (row by row, left to right), as
+in PyTorch. The max is undefined-in-derivative at ties, so gradient checks
+keep all entries of a window apart.
+
+Output size (PyTorch's rule, see :func:`emsm_np.functional.im2col.output_size`)::
+
+    Ho = floor((H + 2 ph - kh) / sy) + 1                   (ceil_mode=False)
+    Ho = ceil((H + 2 ph - kh) / sy) + 1, minus 1 if that last window would start
+         at or past H + ph (it must overlap the input or its left padding)
+
+With ``ceil_mode`` the last window may hang past the padded input; the part
+outside reads ``-inf``, so it never wins. LiuNet's MNIST 7x7 map pooled with
+kernel 2, stride 2, ``ceil_mode=True`` gives 4x4 (the last window covers one
+row/column).
+
+Implementation: :func:`im2col` gathers every window as ``col[i, j]`` (a loop over
+the kh*kw offsets); the max and the arg-max run over those offsets; backward
+builds the one-hot ``dcol`` per offset and :func:`col2im` sums it back.
+"""
+from collections import namedtuple
+
+from .._checks import check_array
+from ..backend import get_array_module
+from .im2col import as_pair, col2im, im2col, output_size
+
+MaxPool2dCache = namedtuple(
+    "MaxPool2dCache", ["argmax", "x_shape", "kernel_size", "stride", "padding"]
+)
+
+
+def pool_params(kernel_size, stride, padding):
+    """Check and normalise pooling hyper-parameters to pairs (PyTorch's limits)."""
+    kernel_size = as_pair("kernel_size", kernel_size, 1)
+    stride = kernel_size if stride is None else as_pair("stride", stride, 1)
+    padding = as_pair("padding", padding, 0)
+    if padding[0] > kernel_size[0] // 2 or padding[1] > kernel_size[1] // 2:
+        raise ValueError(
+            f"padding must be at most half the kernel size {kernel_size} (so that every "
+            f"window covers a real input element), got {padding}"
+        )
+    return kernel_size, stride, padding
+
+
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+    """Max over each (kh, kw) window of ``x``.
+
+    Parameters
+    ----------
+    x : (N, C, H, W) float array
+    kernel_size : int or pair (kh, kw)
+    stride : int, pair, or None (= kernel_size)
+    padding : int or pair, at most half the kernel; pads with -inf on both sides
+    ceil_mode : round the output size up (PyTorch's rule, see module docstring)
+
+    Returns
+    -------
+    out : (N, C, Ho, Wo) array of ``x.dtype``
+    cache : MaxPool2dCache (the winning offset of every window, and the geometry)
+    """
+    xp = get_array_module(x)
+    check_array("x", x, ndim=4)
+    if not isinstance(ceil_mode, bool):
+        raise TypeError(f"ceil_mode must be True or False, got {ceil_mode!r}")
+    kernel_size, stride, padding = pool_params(kernel_size, stride, padding)
+    N, C, H, W = x.shape
+    (kh, kw), (sy, sx), (ph, pw) = kernel_size, stride, padding
+    if H + 2 * ph < kh or W + 2 * pw < kw:
+        raise ValueError(
+            f"x's spatial size {(H, W)} with padding {padding} is smaller than the "
+            f"kernel {kernel_size}"
+        )
+    Ho = output_size(H, kh, sy, ph, ceil_mode)
+    Wo = output_size(W, kw, sx, pw, ceil_mode)
+
+    col = im2col(x, kernel_size, stride, padding, (Ho, Wo), pad_value=-xp.inf)
+    col = col.reshape(kh * kw, N, C, Ho, Wo)
+    argmax = col.argmax(axis=0)  # first maximum in (i, j) order: PyTorch's tie rule
+    out = col.max(axis=0)
+    return out, MaxPool2dCache(argmax, x.shape, kernel_size, stride, padding)
+
+
+def max_pool2d_backward(dout, cache):
+    """Gradient of :func:`max_pool2d_forward` with respect to ``x``.
+
+    Parameters
+    ----------
+    dout : (N, C, Ho, Wo) array, gradient with respect to ``out``
+    cache : MaxPool2dCache from the forward pass
+
+    Returns
+    -------
+    dx : (N, C, H, W) array of ``dout.dtype``
+    """
+    xp = get_array_module(dout)
+    argmax, x_shape, (kh, kw), stride, padding = cache
+    if tuple(dout.shape) != tuple(argmax.shape):
+        raise ValueError(
+            f"dout must have the forward output's shape {tuple(argmax.shape)}, "
+            f"got {tuple(dout.shape)}"
+        )
+    # dcol[k] holds dout where offset k won its window, 0 elsewhere.
+    offsets = xp.arange(kh * kw).reshape(kh * kw, 1, 1, 1, 1)
+    dcol = xp.where(argmax[None] == offsets, dout[None], xp.zeros((), dtype=dout.dtype))
+    dx = col2im(dcol.reshape((kh, kw) + tuple(dout.shape)), x_shape, stride, padding)
+    return xp.ascontiguousarray(dx)

@@ -1,0 +1,89 @@
+"""Parametric ReLU (He et al., 2015), the activation used by EM-Softmax's networks.
+
+With slope ``a`` (one shared slope, or one per channel on axis 1)::
+
+    out = x            if x > 0
+          a * x        otherwise
+
+Gradients, for upstream ``dout``::
+
+    dL/dx = dout * (1 if x > 0 else a)
+    dL/da = sum over every position that uses a of  dout * x * [x <= 0]
+
+A per-channel slope ``a_c`` sums over the batch and spatial axes (all but 1);
+a single slope sums over everything.
+"""
+from collections import namedtuple
+
+from .._checks import check_array
+from ..backend import device_of, get_array_module
+
+PReluCache = namedtuple("PReluCache", ["x", "slope", "positive", "weight_shape"])
+
+
+def _slope_shape(x, weight):
+    """Shape that broadcasts ``weight`` against ``x``: (1, C, 1, ..., 1), or all ones."""
+    if weight.shape[0] == 1:
+        return (1,) * x.ndim
+    if x.ndim < 2 or x.shape[1] != weight.shape[0]:
+        raise ValueError(
+            f"x must have {weight.shape[0]} channels (num_parameters) in dim 1, "
+            f"got shape {tuple(x.shape)}"
+        )
+    return (1, weight.shape[0]) + (1,) * (x.ndim - 2)
+
+
+def prelu_forward(x, weight):
+    """``out = where(x > 0, x, a * x)``.
+
+    Parameters
+    ----------
+    x : (N, C, ...) float array (any shape when ``weight`` has one entry)
+    weight : (1,) or (C,) float array of slopes, same dtype and device as x
+
+    Returns
+    -------
+    out : array like ``x``
+    cache : PReluCache for :func:`prelu_backward`
+    """
+    check_array("x", x)
+    check_array("weight", weight, ndim=1)
+    if weight.shape[0] < 1:
+        raise ValueError("weight must hold at least one slope, got shape (0,)")
+    if device_of(weight) != device_of(x):
+        raise ValueError(f"x is on the {device_of(x)} but weight is on the {device_of(weight)}")
+    if weight.dtype != x.dtype:
+        raise TypeError(f"x has dtype {x.dtype} but weight has dtype {weight.dtype}; cast x with x.astype({weight.dtype})")
+    xp = get_array_module(x)
+    slope = weight.reshape(_slope_shape(x, weight))
+    positive = x > 0
+    out = xp.where(positive, x, slope * x)
+    return out, PReluCache(x, slope, positive, weight.shape)
+
+
+def prelu_backward(dout, cache):
+    """Gradients of :func:`prelu_forward` with respect to the input and the slopes.
+
+    Parameters
+    ----------
+    dout : array like the forward output
+    cache : PReluCache
+
+    Returns
+    -------
+    dx : array like ``x``
+    dweight : array like ``weight``, (1,) or (C,)
+    """
+    xp = get_array_module(dout)
+    x, slope, positive, weight_shape = cache
+    if tuple(dout.shape) != tuple(x.shape):
+        raise ValueError(f"dout must have the forward output's shape {tuple(x.shape)}, got {tuple(dout.shape)}")
+    dx = xp.where(positive, dout, slope * dout)
+    # Only the non-positive inputs were scaled by a, so only they feed dL/da.
+    contrib = xp.where(positive, 0, dout * x)
+    if weight_shape[0] == 1:
+        dweight = contrib.sum().reshape(weight_shape)
+    else:
+        axes = (0,) + tuple(range(2, x.ndim))
+        dweight = contrib.sum(axis=axes)
+    return dx, dweight.astype(dout.dtype, copy=False)

@@ -1,0 +1,53 @@
+"""Rectified linear unit.
+
+Forward and its local derivative::
+
+    out = max(x, 0)
+    dL/dx = dout * [x > 0]
+
+The derivative at exactly ``x = 0`` is taken as 0 (PyTorch's choice); finite
+differences disagree there, so gradient checks keep inputs away from 0.
+"""
+from collections import namedtuple
+
+from .._checks import check_array
+from ..backend import get_array_module
+
+ReluCache = namedtuple("ReluCache", ["positive"])
+
+
+def relu_forward(x):
+    """``out = max(x, 0)`` elementwise.
+
+    Parameters
+    ----------
+    x : float array, any shape
+
+    Returns
+    -------
+    out : array like ``x``
+    cache : ReluCache, the boolean mask ``x > 0``
+    """
+    xp = check_array("x", x)
+    positive = x > 0
+    out = xp.where(positive, x, 0).astype(x.dtype, copy=False)
+    return out, ReluCache(positive)
+
+
+def relu_backward(dout, cache):
+    """``dx = dout * [x > 0]``.
+
+    Parameters
+    ----------
+    dout : array like the forward output
+    cache : ReluCache
+
+    Returns
+    -------
+    dx : array like ``dout``
+    """
+    xp = get_array_module(dout)
+    positive = cache.positive
+    if tuple(dout.shape) != tuple(positive.shape):
+        raise ValueError(f"dout must have the forward output's shape {tuple(positive.shape)}, got {tuple(dout.shape)}")
+    return xp.where(positive, dout, 0).astype(dout.dtype, copy=False)

@@ -1,0 +1,95 @@
+"""Build the networks named in :mod:`emsm_np.models.configs`."""
+import numpy as np
+
+from .._checks import check_choice, check_int
+from ..layers.activation import PReLU, ReLU
+from ..layers.batchnorm import BatchNorm2d
+from ..layers.conv import Conv2d
+from ..layers.flatten import Flatten
+from ..layers.linear import Linear
+from ..layers.pool import MaxPool2d
+from ..layers.sequential import Sequential
+from ..losses.head import EMSoftmax
+from .configs import LENET, LIUNET, NETWORKS
+from .network import Network
+
+ACTIVATIONS = ("prelu", "relu")
+
+
+def _activation(kind, channels, dtype):
+    # PReLU as in the EM-Softmax paper (one slope per channel), ReLU as in the prototxts.
+    return PReLU(channels, dtype=dtype) if kind == "prelu" else ReLU()
+
+
+def _ceil_half(n):
+    return -(-n // 2)
+
+
+def liunet_features(config, feature_dim, activation="prelu", dtype=np.float32, rng=None):
+    """The LiuNet feature extractor of a :data:`LIUNET` configuration (see configs.py)."""
+    layers = []
+    c_in, size = config["in_channels"], config["input_size"]
+    for stage, (width, n_convs) in enumerate(config["stages"]):
+        for _ in range(n_convs):
+            layers += [
+                Conv2d(c_in, width, 3, padding=1, bias=False, dtype=dtype, rng=rng),
+                BatchNorm2d(width, dtype=dtype),
+                _activation(activation, width, dtype),
+            ]
+            c_in = width
+        if stage > 0:
+            layers.append(MaxPool2d(2, 2, ceil_mode=True))
+            size = _ceil_half(size)
+    layers += [Flatten(), Linear(c_in * size * size, feature_dim, dtype=dtype, rng=rng)]
+    return Sequential(*layers)
+
+
+def lenet_features(config, feature_dim, activation="relu", dtype=np.float32, rng=None):
+    """A small CNN: [conv 5x5 (padding 2) - activation - max-pool 2] x 2, then FC."""
+    layers = []
+    c_in, size = config["in_channels"], config["input_size"]
+    for width, k in config["convs"]:
+        layers += [
+            Conv2d(c_in, width, k, padding=k // 2, dtype=dtype, rng=rng),
+            _activation(activation, width, dtype),
+            MaxPool2d(2, 2, ceil_mode=True),
+        ]
+        c_in, size = width, _ceil_half(size)
+    layers += [Flatten(), Linear(c_in * size * size, feature_dim, dtype=dtype, rng=rng)]
+    return Sequential(*layers)
+
+
+def build_network(name="lenet", num_classes=10, feature_dim=None, ensemble=1, margin=0.0,
+                  lam=0.0, normalize="column", activation=None, in_channels=None,
+                  dtype=np.float32, seed=0):
+    """Build a network by name with the EM-Softmax head.
+
+    Parameters
+    ----------
+    name : one of :data:`NETWORKS` ("lenet", "liunet-mnist", "liunet-mnist-paper",
+        "liunet-cifar10", "liunet-cifar100")
+    num_classes : K
+    feature_dim : width d of the FC feature layer (2 for feature plots);
+        default 256 (the paper) for LiuNets, 128 for lenet
+    ensemble, margin, lam, normalize : the head's switches (see EMSoftmax)
+    activation : "prelu" (the paper; LiuNet default) or "relu" (prototxts; lenet default)
+    in_channels : override the configuration's input channels (e.g. 3 for lenet on CIFAR)
+    dtype : float32 or float64
+    seed : int, all initial weights are drawn from one Generator seeded with it
+    """
+    check_choice("network", name, NETWORKS)
+    rng = np.random.default_rng(seed)
+    if name in LIUNET:
+        config = dict(LIUNET[name])
+        default_dim, default_act, make = 256, "prelu", liunet_features
+    else:
+        config = dict(LENET[name])
+        default_dim, default_act, make = 128, "relu", lenet_features
+    feature_dim = default_dim if feature_dim is None else check_int("feature_dim", feature_dim, minimum=1)
+    activation = check_choice("activation", activation or default_act, ACTIVATIONS)
+    if in_channels is not None:
+        config["in_channels"] = check_int("in_channels", in_channels, minimum=1)
+    features = make(config, feature_dim, activation, dtype, rng)
+    head = EMSoftmax(feature_dim, num_classes, ensemble=ensemble, margin=margin, lam=lam,
+                     normalize=normalize, dtype=dtype, rng=rng)
+    return Network(features, head, name=name)

@@ -1,0 +1,94 @@
+"""``Network``: a feature extractor (``Sequential``) followed by the EM-Softmax head.
+
+Training step::
+
+    loss = net.loss(x, y)      # forward through features and head
+    net.backward()             # fills net.grads
+    opt.step()                 # reads net.params / net.grads
+
+``net.params`` / ``net.grads`` / ``net.buffers`` are flat dicts keyed
+``"features.<i>.<name>"`` and ``"head.weight"`` holding the layers' own arrays.
+"""
+from ..layers.activation import PReLU
+from ..layers.batchnorm import BatchNorm1d, BatchNorm2d
+
+
+class Network:
+    """Features then head; see the module docstring.
+
+    Parameters
+    ----------
+    features : Sequential mapping images (N, C, H, W) to features (N, d)
+    head : EMSoftmax over d features
+    name : str, for display
+    """
+
+    def __init__(self, features, head, name="network"):
+        self.features = features
+        self.head = head
+        self.name = name
+
+    def _merged(self, attr):
+        out = {f"features.{k}": v for k, v in getattr(self.features, attr).items()}
+        out.update({f"head.{k}": v for k, v in getattr(self.head, attr).items()})
+        return out
+
+    @property
+    def params(self):
+        return self._merged("params")
+
+    @property
+    def grads(self):
+        return self._merged("grads")
+
+    @property
+    def buffers(self):
+        return self._merged("buffers")
+
+    def no_decay(self):
+        """Parameter names exempt from weight decay: biases, batch-norm and PReLU parameters."""
+        names = []
+        for i, layer in enumerate(self.features.layers):
+            for k in layer.params:
+                if k == "bias" or isinstance(layer, (BatchNorm1d, BatchNorm2d, PReLU)):
+                    names.append(f"features.{i}.{k}")
+        return names
+
+    def num_parameters(self):
+        return int(sum(p.size for p in self.params.values()))
+
+    def embed(self, x, train=False):
+        """Features (N, d) of images x."""
+        return self.features.forward(x, train=train)
+
+    def loss(self, x, y):
+        """Training loss on a batch (train mode: batch statistics, dropout on)."""
+        return self.head.forward(self.features.forward(x, train=True), y)
+
+    def backward(self):
+        self.features.backward(self.head.backward())
+
+    def logits(self, x):
+        """Test-time logits of the averaged classifier (eval mode)."""
+        return self.head.logits(self.embed(x))
+
+    def weak_logits(self, x):
+        """Logits (V, N, K) of each weak classifier (eval mode)."""
+        return self.head.weak_logits(self.embed(x))
+
+    def to(self, device):
+        self.features.to(device)
+        self.head.to(device)
+        return self
+
+    def state_dict(self):
+        out = {f"features.{k}": v for k, v in self.features.state_dict().items()}
+        out.update({f"head.{k}": v for k, v in self.head.state_dict().items()})
+        return out
+
+    def load_state_dict(self, state):
+        self.features.load_state_dict({k[len("features."):]: v for k, v in state.items() if k.startswith("features.")})
+        self.head.load_state_dict({k[len("head."):]: v for k, v in state.items() if k.startswith("head.")})
+
+    def __repr__(self):
+        return f"Network({self.name!r},\n  features={self.features!r},\n  head={self.head!r})"

@@ -1,0 +1,122 @@
+"""Training configuration: the paper's recipe as presets, the loss switches, validation.
+
+Presets (learning rate 0.1 divided by 10 at the milestones, SGD momentum 0.9,
+weight decay 5e-4, after L-Softmax / EM-Softmax Sec. 4.1):
+
+============  ===================  =========
+schedule      milestones           stop at
+============  ===================  =========
+mnist         8k, 14k              20k
+cifar10       8k, 14k              20k
+cifar100      12k, 15k             20k
+quick         the default: lenet on the embedded MNIST sample, ~1-2 min on 2 CPU cores
+============  ===================  =========
+"""
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+from .._checks import check_choice, check_float, check_int
+from ..functional.normalize import NORMALIZE_MODES
+from ..models.configs import NETWORKS
+
+LOSSES = ("softmax", "m-softmax", "e-softmax", "em-softmax")
+
+SCHEDULES = {
+    "mnist": {"milestones": (8000, 14000), "max_iter": 20000, "lr": 0.1},
+    "cifar10": {"milestones": (8000, 14000), "max_iter": 20000, "lr": 0.1},
+    "cifar100": {"milestones": (12000, 15000), "max_iter": 20000, "lr": 0.1},
+    "quick": {"milestones": (500, 700), "max_iter": 800, "lr": 0.05},
+}
+
+# Defaults of the switches for each loss when the user gives none.
+LOSS_DEFAULTS = {
+    "softmax": {"ensemble": 1, "margin": 0.0, "lam": 0.0},
+    "m-softmax": {"ensemble": 1, "margin": 0.3, "lam": 0.0},
+    "e-softmax": {"ensemble": 2, "margin": 0.0, "lam": 0.01},
+    "em-softmax": {"ensemble": 2, "margin": 0.3, "lam": 0.01},
+}
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run (saved as ``config.json`` in the run directory)."""
+
+    network: str = "lenet"
+    dataset: str = "mnist-sample"
+    data_dir: str = None
+    loss: str = "em-softmax"
+    ensemble: int = None
+    margin: float = None
+    lam: float = None
+    normalize: str = "column"
+    feature_dim: int = None
+    activation: str = None
+    schedule: str = "quick"
+    batch_size: int = 64
+    lr: float = None
+    milestones: tuple = None
+    max_iter: int = None
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    eval_every: int = None
+    seed: int = 0
+    device: str = "cpu"
+    dtype: str = "float32"
+    extra: dict = field(default_factory=dict)
+
+    def resolved(self):
+        """A copy with every ``None`` filled in from the presets, validated."""
+        c = dataclasses.replace(self)
+        check_choice("network", c.network, NETWORKS)
+        check_choice("loss", c.loss, LOSSES)
+        check_choice("schedule", c.schedule, tuple(SCHEDULES))
+        check_choice("normalize", c.normalize, NORMALIZE_MODES)
+        check_choice("device", c.device, ("cpu", "gpu"))
+        check_choice("dtype", c.dtype, ("float32", "float64"))
+        d = LOSS_DEFAULTS[c.loss]
+        c.ensemble = d["ensemble"] if c.ensemble is None else check_int("ensemble", c.ensemble, minimum=1)
+        c.margin = d["margin"] if c.margin is None else check_float("margin", c.margin, minimum=0.0)
+        c.lam = d["lam"] if c.lam is None else check_float("lam", c.lam, minimum=0.0)
+        _check_switches(c)
+        s = SCHEDULES[c.schedule]
+        c.lr = s["lr"] if c.lr is None else check_float("lr", c.lr, minimum=0.0, min_inclusive=False)
+        c.max_iter = s["max_iter"] if c.max_iter is None else check_int("max_iter", c.max_iter, minimum=1)
+        c.milestones = tuple(s["milestones"] if c.milestones is None else
+                             [check_int("milestones", m, minimum=1) for m in c.milestones])
+        c.batch_size = check_int("batch_size", c.batch_size, minimum=1)
+        c.seed = check_int("seed", c.seed, minimum=0)
+        c.momentum = check_float("momentum", c.momentum, minimum=0.0)
+        c.weight_decay = check_float("weight_decay", c.weight_decay, minimum=0.0)
+        if c.eval_every is None:
+            c.eval_every = max(1, min(1000, c.max_iter // 8))
+        c.eval_every = check_int("eval_every", c.eval_every, minimum=1)
+        return c
+
+    def to_json(self):
+        d = dataclasses.asdict(self)
+        d["milestones"] = list(d["milestones"]) if d["milestones"] is not None else None
+        return json.dumps(d, indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text):
+        d = json.loads(text)
+        if d.get("milestones") is not None:
+            d["milestones"] = tuple(d["milestones"])
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"config has unknown keys {sorted(unknown)}")
+        return cls(**d)
+
+
+def _check_switches(c):
+    """The loss name and the switches must agree (Softmax is V=1, m=0, lam=0, ...)."""
+    V, m, lam = c.ensemble, c.margin, c.lam
+    if c.loss in ("softmax", "m-softmax") and (V != 1 or lam != 0):
+        raise ValueError(f"--loss {c.loss} uses one classifier and no diversity term: "
+                         f"expected ensemble 1 and lam 0, got ensemble {V} and lam {lam}")
+    if c.loss in ("softmax", "e-softmax") and m != 0:
+        raise ValueError(f"--loss {c.loss} has no margin: expected margin 0, got {m}")
+    if c.loss in ("e-softmax", "em-softmax") and V < 2:
+        raise ValueError(f"--loss {c.loss} is an ensemble: expected ensemble >= 2, got {V}")

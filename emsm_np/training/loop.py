@@ -1,0 +1,237 @@
+"""The training loop: SGD on a network with the EM-Softmax head, with exact resume.
+
+Everything random is a function of ``(seed, iteration)``: iteration ``t`` is
+batch ``b`` of epoch ``e`` (``e, b = divmod(t, N // batch_size)``; the last
+partial batch of an epoch is dropped), the epoch's order is
+:func:`emsm_np.data.epoch_order` ``(N, seed, e)`` and the batch's augmentation
+draws from :func:`emsm_np.data.batch_rng` ``(seed, e, b)``. A run resumed from a
+checkpoint at iteration ``t`` therefore sees exactly the batches an
+uninterrupted run sees, and (on the CPU) ends with exactly the same numbers.
+
+Ctrl-C (SIGINT) or a polite kill (SIGTERM) finishes the current step, writes
+a checkpoint and stops; ``train(..., resume=True)`` continues. A hard kill
+loses at most the iterations since the last periodic checkpoint.
+"""
+import csv
+import json
+import os
+import signal
+import time
+
+import numpy as np
+
+from ..backend import get_cupy, to_device
+from ..data import batch_rng, epoch_order, load_dataset
+from ..models import build_network
+from ..optim import SGD, step_lr
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .evaluate import evaluate
+from .plots import plot_run
+
+CHECKPOINT = "checkpoint.npz"
+METRICS = "metrics.csv"
+CONFIG = "config.json"
+
+
+class TrainingInterrupted(Exception):
+    """Raised after an interrupted run has written its checkpoint."""
+
+    def __init__(self, run_dir, iteration):
+        super().__init__(f"interrupted at iteration {iteration}; resume with: emsm train --resume {run_dir}")
+        self.run_dir = run_dir
+        self.iteration = iteration
+
+
+class _StopRequest:
+    """Turn SIGINT/SIGTERM into a flag checked between steps (never mid-update)."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not in the main thread: signals stay as they are
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def batch_position(n, batch_size, iteration):
+    """``(epoch, batch)`` of ``iteration``, with ``n // batch_size`` full batches per epoch."""
+    return divmod(iteration, max(1, n // batch_size))
+
+
+def build_from_config(cfg, num_classes, in_channels):
+    dtype = np.float32 if cfg.dtype == "float32" else np.float64
+    return build_network(cfg.network, num_classes=num_classes, feature_dim=cfg.feature_dim,
+                         ensemble=cfg.ensemble, margin=cfg.margin, lam=cfg.lam,
+                         normalize=cfg.normalize, activation=cfg.activation,
+                         in_channels=in_channels, dtype=dtype, seed=cfg.seed)
+
+
+def _rng_layers(net):
+    return [(i, l) for i, l in enumerate(net.features.layers) if isinstance(getattr(l, "rng", None), np.random.Generator)]
+
+
+def _write_row(path, row, header):
+    new = not os.path.exists(path)
+    with open(path, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=header)
+        if new:
+            w.writeheader()
+        w.writerow(row)
+
+
+def _truncate_metrics(path, last_iteration):
+    """Drop rows written after the checkpoint we resume from (a hard kill can leave some)."""
+    if not os.path.exists(path):
+        return
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        header, rows = reader.fieldnames, [r for r in reader if int(r["iteration"]) <= last_iteration]
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=header)
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, path)
+
+
+def train(config, run_dir, resume=False, dataset=None, progress=True, log=print):
+    """Train; return a summary dict. See the module docstring.
+
+    Parameters
+    ----------
+    config : TrainConfig (ignored when resuming: the run's config.json is used)
+    run_dir : directory for config.json, metrics.csv, checkpoint.npz, plots
+    resume : continue the run in ``run_dir`` from its checkpoint
+    dataset : an already loaded dataset (tests); default loads ``config.dataset``
+    progress : show a tqdm progress bar
+    log : where one-line messages go
+    """
+
+    run_dir = os.path.abspath(run_dir)
+    if resume:
+        cfg_path = os.path.join(run_dir, CONFIG)
+        if not os.path.isfile(cfg_path):
+            raise ValueError(f"--resume: {run_dir} has no {CONFIG}; is it a run directory?")
+        with open(cfg_path) as f:
+            cfg = TrainConfig.from_json(f.read()).resolved()
+    else:
+        cfg = config.resolved()
+        os.makedirs(run_dir, exist_ok=True)
+        if os.path.exists(os.path.join(run_dir, CHECKPOINT)):
+            raise ValueError(f"run directory {run_dir} already holds a run; use --resume or another --run-dir")
+        with open(os.path.join(run_dir, CONFIG), "w") as f:
+            f.write(cfg.to_json())
+    if cfg.device == "gpu":
+        get_cupy()  # a clear error now, not a silent CPU run
+
+    ds = dataset if dataset is not None else load_dataset(cfg.dataset, data_dir=cfg.data_dir)
+    x_train, y_train = ds.x_train, ds.y_train
+    net = build_from_config(cfg, ds.num_classes, x_train.shape[1]).to(cfg.device)
+    opt = SGD(net.params, net.grads, lr=cfg.lr, momentum=cfg.momentum,
+              weight_decay=cfg.weight_decay, no_decay=net.no_decay())
+    augment = getattr(ds, "augment", None)
+
+    start, elapsed, loss_sum, loss_count = 0, 0.0, 0.0, 0
+    ckpt_path = os.path.join(run_dir, CHECKPOINT)
+    metrics_path = os.path.join(run_dir, METRICS)
+    if resume:
+        model_state, optim_state, meta = load_checkpoint(ckpt_path)
+        net.load_state_dict(model_state)
+        opt.load_state_dict(optim_state)
+        start, elapsed = meta["iteration"], meta["elapsed"]
+        loss_sum, loss_count = meta["loss_sum"], meta["loss_count"]
+        for i, layer in _rng_layers(net):
+            layer.rng.bit_generator.state = meta["rng_states"][str(i)]
+        _truncate_metrics(metrics_path, start)
+        log(f"resuming {run_dir} at iteration {start}/{cfg.max_iter}")
+
+    header = ["iteration", "train_loss", "test_accuracy", "lr", "diversity", "agreement", "wall_time"]
+    header += [f"weak_accuracy_{v}" for v in range(cfg.ensemble)]
+
+    def checkpoint(iteration):
+        meta = {"iteration": iteration, "elapsed": elapsed, "loss_sum": loss_sum,
+                "loss_count": loss_count,
+                "rng_states": {str(i): l.rng.bit_generator.state for i, l in _rng_layers(net)}}
+        save_checkpoint(ckpt_path, net.state_dict(), opt.state_dict(), meta)
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.max_iter, initial=start, desc=f"{cfg.network}/{cfg.loss}", unit="it",
+                   dynamic_ncols=True)
+    result, order, order_epoch = None, None, None
+    t0 = time.perf_counter()
+    try:
+        with _StopRequest() as stop:
+            for it in range(start, cfg.max_iter):
+                opt.lr = step_lr(cfg.lr, it, cfg.milestones)
+                epoch, b = batch_position(len(x_train), cfg.batch_size, it)
+                if epoch != order_epoch:
+                    order, order_epoch = epoch_order(len(x_train), cfg.seed, epoch), epoch
+                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                xb = x_train[idx]
+                if augment is not None:
+                    xb = augment(xb, batch_rng(cfg.seed, epoch, b))
+                xb, yb = to_device(xb, cfg.device), to_device(y_train[idx], cfg.device)
+                loss = net.loss(xb, yb)
+                if not np.isfinite(loss):
+                    raise FloatingPointError(
+                        f"training diverged at iteration {it}: loss is {loss}; try a smaller --lr")
+                net.backward()
+                opt.step()
+                loss_sum += loss
+                loss_count += 1
+                if bar is not None:
+                    bar.update(1)
+                    if it % 10 == 0:
+                        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{opt.lr:g}")
+                done = it + 1
+                if done % cfg.eval_every == 0 or done == cfg.max_iter:
+                    elapsed += time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    ev = evaluate(net, ds.x_test, ds.y_test, device=cfg.device)
+                    row = {"iteration": done, "train_loss": loss_sum / max(1, loss_count),
+                           "test_accuracy": ev["accuracy"], "lr": opt.lr,
+                           "diversity": net.head.diversity(), "agreement": ev["agreement"],
+                           "wall_time": round(elapsed, 3)}
+                    row.update({f"weak_accuracy_{v}": a for v, a in enumerate(ev["weak_accuracy"])})
+                    _write_row(metrics_path, row, header)
+                    loss_sum, loss_count = 0.0, 0
+                    checkpoint(done)
+                    result = ev
+                    if bar is not None:
+                        bar.write(f"iter {done}: test accuracy {100 * ev['accuracy']:.2f}%")
+                    t0 = time.perf_counter()
+                if stop.requested and done < cfg.max_iter:
+                    elapsed += time.perf_counter() - t0
+                    checkpoint(done)
+                    raise TrainingInterrupted(run_dir, done)
+    finally:
+        if bar is not None:
+            bar.close()
+
+    if result is None:  # resumed a run that had already finished
+        result = evaluate(net, ds.x_test, ds.y_test, device=cfg.device)
+    plots = plot_run(metrics_path, run_dir, title=f"{cfg.network} / {cfg.loss} on {cfg.dataset}")
+    summary = {"run_dir": run_dir, "iterations": cfg.max_iter, "test_accuracy": result["accuracy"],
+               "weak_accuracy": result["weak_accuracy"], "wall_time": round(elapsed, 3),
+               "plots": plots}
+    with open(os.path.join(run_dir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    return summary

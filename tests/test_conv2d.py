@@ -1,0 +1,178 @@
+"""Conv2d: forward against a loop reference, gradients against finite differences, bad input."""
+import numpy as np
+import pytest
+
+from emsm_np import gradcheck
+from emsm_np.backend import asnumpy
+from emsm_np.functional import conv2d as conv2d_module
+from emsm_np.functional.conv2d import conv2d_backward, conv2d_forward
+from emsm_np.layers.conv import Conv2d
+
+SMOOTH = 1e-7  # relative-error bound for smooth operations (STYLE.md)
+
+# (N, C, H, W), (F, kh, kw), stride, padding: non-square inputs and kernels, strides
+# that do not divide the span (the last rows/columns are then never read)
+CASES = [
+    ((2, 3, 5, 6), (4, 3, 3), 1, 1),
+    ((2, 2, 7, 5), (3, 3, 2), (2, 1), (1, 2)),
+    ((1, 3, 6, 8), (2, 2, 4), 2, 0),
+    ((3, 1, 4, 4), (2, 1, 1), 1, 0),
+    ((1, 2, 5, 5), (2, 5, 5), 3, 2),
+    ((2, 2, 3, 4), (3, 2, 2), 1, 3),
+]
+
+
+def on(xp, layer):
+    return layer.to("gpu") if xp is not np else layer
+
+
+def pair(v):
+    return (v, v) if isinstance(v, int) else v
+
+
+def loop_conv2d(x, w, b, stride, padding):
+    """out[n, f, oy, ox] = b[f] + sum_{c,i,j} w[f,c,i,j] x[n, c, oy*sy+i-ph, ox*sx+j-pw]."""
+    (sy, sx), (ph, pw) = pair(stride), pair(padding)
+    N, C, H, W = x.shape
+    F, _, kh, kw = w.shape
+    Ho, Wo = (H + 2 * ph - kh) // sy + 1, (W + 2 * pw - kw) // sx + 1
+    out = np.zeros((N, F, Ho, Wo))
+    for n, f, oy, ox in np.ndindex(N, F, Ho, Wo):
+        total = 0.0 if b is None else b[f]
+        for c, i, j in np.ndindex(C, kh, kw):
+            y, x_ = oy * sy + i - ph, ox * sx + j - pw
+            if 0 <= y < H and 0 <= x_ < W:  # outside is zero padding
+                total += w[f, c, i, j] * x[n, c, y, x_]
+        out[n, f, oy, ox] = total
+    return out
+
+
+def random_case(xshape, wshape, rng, dtype=np.float64):
+    x = rng.standard_normal(xshape).astype(dtype)
+    w = rng.standard_normal((wshape[0], xshape[1]) + wshape[1:]).astype(dtype)
+    b = rng.standard_normal(wshape[0]).astype(dtype)
+    return x, w, b
+
+
+@pytest.mark.parametrize("xshape, wshape, stride, padding", CASES)
+def test_conv2d_forward_matches_loop_reference(xp, xshape, wshape, stride, padding):
+    x, w, b = random_case(xshape, wshape, np.random.default_rng(0))
+    out, _ = conv2d_forward(xp.asarray(x), xp.asarray(w), xp.asarray(b), stride, padding)
+    np.testing.assert_allclose(asnumpy(out), loop_conv2d(x, w, b, stride, padding), rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_forward_without_bias_matches_loop_reference():
+    x, w, _ = random_case((2, 3, 5, 4), (2, 3, 2), np.random.default_rng(1))
+    out, cache = conv2d_forward(x, w, None, 1, 1)
+    np.testing.assert_allclose(out, loop_conv2d(x, w, None, 1, 1), rtol=1e-12, atol=1e-12)
+    assert conv2d_backward(np.ones_like(out), cache)[2] is None
+
+
+@pytest.mark.parametrize("xshape, wshape, stride, padding", CASES)
+def test_conv2d_x_weight_and_bias_gradients_match_finite_differences(xp, xshape, wshape, stride, padding):
+    x, w, b = (xp.asarray(a) for a in random_case(xshape, wshape, np.random.default_rng(2)))
+    out, cache = conv2d_forward(x, w, b, stride, padding)
+    dout = xp.asarray(np.random.default_rng(3).standard_normal(out.shape))
+    dx, dw, db = conv2d_backward(dout, cache)
+    errors = gradcheck.check_function(
+        lambda: conv2d_forward(x, w, b, stride, padding)[0],
+        {"x": x, "weight": w, "bias": b}, {"x": dx, "weight": dw, "bias": db}, dout=dout,
+    )
+    print(f"conv2d {xshape} {wshape} s={stride} p={padding} rel errors: {errors}")
+    assert max(errors.values()) < SMOOTH, errors
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv2d_layer_gradients_match_finite_differences(xp, bias):
+    layer = on(xp, Conv2d(2, 3, (3, 2), stride=(1, 2), padding=1, bias=bias, dtype=np.float64, rng=4))
+    x = xp.asarray(np.random.default_rng(5).standard_normal((2, 2, 5, 6)))
+    errors = gradcheck.check_layer(layer, x, seed=6)
+    print(f"Conv2d layer bias={bias} rel errors: {errors}")
+    assert set(errors) == ({"x", "weight", "bias"} if bias else {"x", "weight"})
+    assert max(errors.values()) < SMOOTH, errors
+
+
+def test_conv2d_batch_chunking_changes_no_result(xp, monkeypatch):
+    # Force several uneven chunks (7 images in chunks of 3, 3, 1) and compare with
+    # the whole batch at once: the blocking must be invisible.
+    x, w, b = (xp.asarray(a) for a in random_case((7, 3, 6, 5), (4, 3, 3), np.random.default_rng(7)))
+    dout = xp.asarray(np.random.default_rng(8).standard_normal((7, 4, 6, 5)))
+    whole = conv2d_forward(x, w, b, 1, 1)
+    whole_grads = conv2d_backward(dout, whole[1])
+    per_image = 3 * 3 * 3 * 6 * 5 * 8  # bytes of Col for one float64 image
+    monkeypatch.setattr(conv2d_module, "COL_CHUNK_BYTES", 3 * per_image)
+    assert len(conv2d_module._batch_chunks(np, 7, per_image)) == 3
+    chunked = conv2d_forward(x, w, b, 1, 1)
+    chunked_grads = conv2d_backward(dout, chunked[1])
+    for a, c in zip((whole[0],) + whole_grads, (chunked[0],) + chunked_grads):
+        np.testing.assert_allclose(asnumpy(c), asnumpy(a), rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_float32_in_float32_out_and_inputs_untouched():
+    x, w, b = random_case((2, 3, 6, 6), (4, 3, 3), np.random.default_rng(9), np.float32)
+    copies = [a.copy() for a in (x, w, b)]
+    out, cache = conv2d_forward(x, w, b, 1, 1)
+    grads = conv2d_backward(np.ones_like(out), cache)
+    assert out.dtype == np.float32 and all(g.dtype == np.float32 for g in grads)
+    for a, c in zip((x, w, b), copies):
+        np.testing.assert_array_equal(a, c)
+    np.testing.assert_allclose(out, loop_conv2d(*(a.astype(np.float64) for a in (x, w, b)), 1, 1),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_conv2d_init_is_pytorch_uniform_and_reproducible():
+    layer = Conv2d(4, 8, (3, 2), rng=0)
+    bound = 1 / np.sqrt(4 * 3 * 2)
+    w, b = layer.params["weight"], layer.params["bias"]
+    assert w.shape == (8, 4, 3, 2) and b.shape == (8,) and w.dtype == np.float32
+    assert np.abs(w).max() <= bound and np.abs(b).max() <= bound and np.abs(w).max() > 0.8 * bound
+    np.testing.assert_array_equal(Conv2d(4, 8, (3, 2), rng=0).params["weight"], w)
+    assert set(layer.grads) == {"weight", "bias"}
+    assert set(Conv2d(4, 8, 3, bias=False).params) == {"weight"}
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(in_channels=0), ValueError, r"in_channels must be >= 1, got 0"),
+    (dict(out_channels=2.0), TypeError, r"out_channels must be an integer, got 2.0"),
+    (dict(kernel_size=(3,)), TypeError, r"kernel_size must be an int or a pair of ints, got \(3,\)"),
+    (dict(kernel_size=0), ValueError, r"kernel_size must be >= 1 in both directions, got 0"),
+    (dict(stride=(1, 0)), ValueError, r"stride must be >= 1 in both directions, got \(1, 0\)"),
+    (dict(padding=-1), ValueError, r"padding must be >= 0 in both directions, got -1"),
+    (dict(bias="yes"), TypeError, r"bias must be True or False, got 'yes'"),
+    (dict(dtype=np.int32), TypeError, r"dtype must be float32 or float64, got int32"),
+])
+def test_conv2d_constructor_rejects_bad_arguments(kwargs, error, message):
+    args = dict(in_channels=3, out_channels=4, kernel_size=3)
+    args.update(kwargs)
+    with pytest.raises(error, match=message):
+        Conv2d(**args)
+
+
+@pytest.mark.parametrize("x, error, message", [
+    (np.zeros((3, 5, 5), np.float32), ValueError, r"x must be 4-D, got shape \(3, 5, 5\) \(3-D\)"),
+    (np.zeros((1, 2, 5, 5), np.float32), ValueError,
+     r"x must have in_channels=3 channels \(axis 1\), got shape \(1, 2, 5, 5\)"),
+    (np.zeros((1, 3, 5, 5), np.int64), TypeError, r"x must have a floating dtype .* got int64"),
+    (np.zeros((1, 3, 2, 5), np.float32), ValueError,
+     r"x's spatial size \(2, 5\) with padding \(0, 0\) gives \(2, 5\), smaller than the kernel \(3, 3\)"),
+    ([[1.0]], TypeError, r"x must be a NumPy or CuPy array, got list"),
+])
+def test_conv2d_forward_rejects_bad_input(x, error, message):
+    with pytest.raises(error, match=message):
+        Conv2d(3, 4, 3).forward(x)
+
+
+def test_conv2d_functional_rejects_mismatched_weight_bias_and_dout():
+    x, w, b = random_case((1, 3, 5, 5), (4, 3, 3), np.random.default_rng(10))
+    with pytest.raises(ValueError, match=r"x has 2 channels .* but weight expects 3"):
+        conv2d_forward(x[:, :2], w, b)
+    with pytest.raises(ValueError, match=r"bias must have shape \(4,\) to match weight's out channels, got \(3,\)"):
+        conv2d_forward(x, w, b[:3])
+    out, cache = conv2d_forward(x, w, b)
+    with pytest.raises(ValueError, match=r"dout must have the forward output's shape \(1, 4, 3, 3\), got \(1, 4, 3, 2\)"):
+        conv2d_backward(out[..., :2], cache)
+
+
+def test_conv2d_backward_before_forward_is_an_error():
+    with pytest.raises(RuntimeError, match="Conv2d.backward called before forward"):
+        Conv2d(1, 1, 1).backward(np.zeros((1, 1, 1, 1)))

@@ -1,0 +1,100 @@
+"""Inverted dropout: gradient with a fixed mask, E[out] = x, drop rate p, eval identity, seeds."""
+import numpy as np
+import pytest
+
+from emsm_np import gradcheck
+from emsm_np.backend import asnumpy
+from emsm_np.functional.dropout import dropout_backward, dropout_forward, dropout_mask
+from emsm_np.layers.dropout import Dropout
+
+SMOOTH = 1e-7  # with the mask fixed, dropout is linear in x
+
+
+def test_dropout_input_gradient_with_a_fixed_mask_matches_finite_differences(xp):
+    rng = np.random.default_rng(0)
+    x = xp.asarray(rng.standard_normal((4, 6)))
+    mask = xp.asarray(rng.random((4, 6)) >= 0.4)
+    dout = xp.asarray(rng.standard_normal((4, 6)))
+    dx = dropout_backward(dout, dropout_forward(x, mask, 0.4)[1])
+    errors = gradcheck.check_function(lambda: dropout_forward(x, mask, 0.4)[0], {"x": x}, {"x": dx}, dout=dout)
+    assert errors["x"] < SMOOTH, errors
+
+
+def test_dropout_forward_zeroes_dropped_entries_and_scales_kept_ones():
+    x = np.array([[1.0, 2.0, 3.0, 4.0]])
+    mask = np.array([[True, False, True, False]])
+    out, _ = dropout_forward(x, mask, 0.75)
+    np.testing.assert_allclose(out, [[4.0, 0.0, 12.0, 0.0]])
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
+def test_dropout_preserves_the_expected_value_and_drops_a_fraction_p(xp, p):
+    n = 200_000
+    layer = Dropout(p, rng=0)
+    out = asnumpy(layer.forward(xp.ones((n, 1)), train=True))
+    dropped = float((out == 0).mean())
+    # Binomial: std of the drop fraction sqrt(p(1-p)/n) <= 0.0012; of the mean sqrt(p/((1-p)n)) <= 0.0045.
+    assert abs(dropped - p) < 0.006
+    assert abs(out.mean() - 1.0) < 0.02
+    np.testing.assert_allclose(out[out != 0], 1.0 / (1.0 - p), rtol=1e-12)
+
+
+def test_dropout_layer_backward_uses_the_forward_mask(xp):
+    layer = Dropout(0.5, rng=1)
+    x = xp.asarray(np.random.default_rng(2).uniform(0.5, 1.5, (8, 5)))
+    out = layer.forward(x, train=True)
+    dy = xp.ones_like(x)
+    dx = layer.backward(dy)
+    np.testing.assert_allclose(asnumpy(dx), asnumpy((out != 0) * 2.0))
+
+
+def test_dropout_is_identity_in_eval_mode_and_for_p_zero(xp):
+    x = xp.asarray(np.random.default_rng(3).standard_normal((6, 4)))
+    for layer, train in [(Dropout(0.5, rng=0), False), (Dropout(0.0, rng=0), True)]:
+        np.testing.assert_array_equal(asnumpy(layer.forward(x, train=train)), asnumpy(x))
+        np.testing.assert_array_equal(asnumpy(layer.backward(x)), asnumpy(x))
+
+
+def test_dropout_masks_are_deterministic_for_a_seed_and_fresh_each_forward():
+    x = np.ones((10, 10))
+    a, b, c = Dropout(0.5, rng=42), Dropout(0.5, rng=42), Dropout(0.5, rng=43)
+    a1, a2 = a.forward(x), a.forward(x)
+    b1, b2 = b.forward(x), b.forward(x)
+    np.testing.assert_array_equal(a1, b1)
+    np.testing.assert_array_equal(a2, b2)
+    assert not np.array_equal(a1, a2)               # a new mask every forward
+    assert not np.array_equal(a1, c.forward(x))      # another seed, another mask
+
+
+def test_dropout_mask_is_drawn_on_the_device_of_x(xp):
+    mask = dropout_mask(xp.ones((3, 4)), 0.5, None if xp is not np else 0)
+    assert type(mask) is type(xp.ones(1))
+    assert mask.dtype == bool and mask.shape == (3, 4)
+
+
+def test_dropout_keeps_float32():
+    out = Dropout(0.5, rng=0).forward(np.ones((4, 4), dtype=np.float32))
+    assert out.dtype == np.float32
+
+
+# ------------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize("p, exc, message", [
+    (1.0, ValueError, r"p must be in \[0, 1\) \(the probability of dropping an entry\), got 1.0"),
+    (-0.1, ValueError, "p must be >= 0.0, got -0.1"),
+    ("0.5", TypeError, "p must be a real number, got '0.5'"),
+])
+def test_dropout_rejects_p_outside_zero_one(p, exc, message):
+    with pytest.raises(exc, match=message):
+        Dropout(p)
+
+
+def test_dropout_forward_rejects_a_mask_of_the_wrong_shape():
+    with pytest.raises(ValueError, match=r"mask must have the shape of x \(2, 3\), got \(3, 2\)"):
+        dropout_forward(np.ones((2, 3)), np.ones((3, 2), dtype=bool), 0.5)
+
+
+def test_dropout_rejects_non_array_input():
+    with pytest.raises(TypeError, match="x must be a NumPy or CuPy array, got list"):
+        Dropout(0.5).forward([1.0, 2.0])

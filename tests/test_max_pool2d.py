@@ -1,0 +1,147 @@
+"""MaxPool2d: loop reference (PyTorch's size and tie rules), finite differences, bad input."""
+import math
+
+import numpy as np
+import pytest
+
+from emsm_np import gradcheck
+from emsm_np.backend import asnumpy
+from emsm_np.functional.max_pool2d import max_pool2d_backward, max_pool2d_forward
+from emsm_np.layers.pool import MaxPool2d
+
+KINK = 1e-5  # relative-error bound where there are kinks, inputs kept off them (STYLE.md)
+
+# (N, C, H, W), kernel, stride, padding, ceil_mode
+CASES = [
+    ((2, 3, 7, 7), 2, 2, 0, True),  # LiuNet MNIST: 7x7 -> 4x4
+    ((2, 3, 7, 7), 2, 2, 0, False),
+    ((1, 2, 9, 8), 3, 2, 1, True),  # overlapping windows, padding, ceil
+    ((2, 2, 8, 9), 3, 2, 0, False),  # overlapping windows
+    ((1, 2, 5, 6), (3, 2), (2, 1), (1, 1), True),  # non-square everything
+    ((2, 1, 6, 5), 3, 1, 1, False),  # every input in up to 9 windows
+    ((1, 1, 4, 4), 2, None, 1, True),
+]
+
+
+def pair(v):
+    return (v, v) if isinstance(v, int) else v
+
+
+def loop_max_pool2d(x, kernel, stride, padding, ceil_mode):
+    """Output and input gradient (for dout) one window at a time, from PyTorch's rules."""
+    kh, kw = pair(kernel)
+    sy, sx = pair(kernel if stride is None else stride)
+    ph, pw = pair(padding)
+    N, C, H, W = x.shape
+
+    def size(n, k, s, p):
+        out = (math.ceil if ceil_mode else math.floor)((n + 2 * p - k) / s) + 1
+        return out - 1 if ceil_mode and (out - 1) * s >= n + p else out
+
+    Ho, Wo = size(H, kh, sy, ph), size(W, kw, sx, pw)
+    out = np.empty((N, C, Ho, Wo))
+    winner = {}
+    for n, c, oy, ox in np.ndindex(N, C, Ho, Wo):
+        best, where = -np.inf, None
+        for i, j in np.ndindex(kh, kw):  # window order: row by row
+            y, x_ = oy * sy + i - ph, ox * sx + j - pw
+            if 0 <= y < H and 0 <= x_ < W and x[n, c, y, x_] > best:  # strict: first max wins
+                best, where = x[n, c, y, x_], (n, c, y, x_)
+        out[n, c, oy, ox] = best
+        winner[n, c, oy, ox] = where
+    return out, winner
+
+
+def spread_input(shape, seed):
+    """Distinct values 0.1 apart in random order: no two entries of a window within eps."""
+    rng = np.random.default_rng(seed)
+    return rng.permutation(int(np.prod(shape))).reshape(shape) * 0.1 - 1.0
+
+
+@pytest.mark.parametrize("shape, kernel, stride, padding, ceil_mode", CASES)
+def test_max_pool2d_forward_and_backward_match_loop_reference(xp, shape, kernel, stride, padding, ceil_mode):
+    x = np.random.default_rng(0).standard_normal(shape)
+    out, cache = max_pool2d_forward(xp.asarray(x), kernel, stride, padding, ceil_mode)
+    expected, winner = loop_max_pool2d(x, kernel, stride, padding, ceil_mode)
+    np.testing.assert_array_equal(asnumpy(out), expected)
+    dout = np.random.default_rng(1).standard_normal(expected.shape)
+    expected_dx = np.zeros(shape)
+    for o, w in winner.items():
+        expected_dx[w] += dout[o]
+    dx = max_pool2d_backward(xp.asarray(dout), cache)
+    np.testing.assert_allclose(asnumpy(dx), expected_dx, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape, kernel, stride, padding, ceil_mode", CASES)
+def test_max_pool2d_gradient_matches_finite_differences(xp, shape, kernel, stride, padding, ceil_mode):
+    x = xp.asarray(spread_input(shape, 2))
+    out, cache = max_pool2d_forward(x, kernel, stride, padding, ceil_mode)
+    dout = xp.asarray(np.random.default_rng(3).standard_normal(out.shape))
+    dx = max_pool2d_backward(dout, cache)
+    errors = gradcheck.check_function(
+        lambda: max_pool2d_forward(x, kernel, stride, padding, ceil_mode)[0], {"x": x}, {"x": dx}, dout=dout
+    )
+    print(f"max_pool2d {shape} k={kernel} s={stride} p={padding} ceil={ceil_mode} rel errors: {errors}")
+    assert errors["x"] < KINK, errors
+
+
+def test_max_pool2d_layer_gradient_matches_finite_differences(xp):
+    layer = MaxPool2d(2, 2, ceil_mode=True)
+    errors = gradcheck.check_layer(layer, xp.asarray(spread_input((2, 2, 7, 7), 4)), seed=5)
+    print(f"MaxPool2d layer rel errors: {errors}")
+    assert set(errors) == {"x"} and errors["x"] < KINK, errors
+
+
+def test_liunet_mnist_pooling_7x7_to_4x4_keeps_the_last_row_and_column():
+    x = np.arange(49, dtype=np.float32).reshape(1, 1, 7, 7)
+    out = MaxPool2d(2, 2, ceil_mode=True).forward(x)
+    assert out.shape == (1, 1, 4, 4) and out.dtype == np.float32
+    # the last window holds only x[6, 6] (the rest lies past the input, read as -inf)
+    assert out[0, 0, 3, 3] == 48 and out[0, 0, 3, 0] == 43 and out[0, 0, 0, 3] == 13
+
+
+def test_max_pool2d_ties_send_the_gradient_to_the_first_max_in_window_order(xp):
+    x = xp.asarray(np.array([[[[1.0, 1.0], [1.0, 1.0]], [[0.0, 2.0], [2.0, 2.0]]]]))  # (1, 2, 2, 2)
+    out, cache = max_pool2d_forward(x, 2)
+    dx = asnumpy(max_pool2d_backward(xp.ones_like(out), cache))
+    np.testing.assert_array_equal(dx, [[[[1, 0], [0, 0]], [[0, 1], [0, 0]]]])
+
+
+def test_max_pool2d_inputs_untouched_and_no_params():
+    x = spread_input((1, 2, 5, 5), 6)
+    copy = x.copy()
+    layer = MaxPool2d(3, 2, padding=1)
+    layer.backward(np.ones_like(layer.forward(x)))
+    np.testing.assert_array_equal(x, copy)
+    assert layer.params == {} and layer.grads == {}
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(kernel_size=0), ValueError, r"kernel_size must be >= 1 in both directions, got 0"),
+    (dict(kernel_size="2"), TypeError, r"kernel_size must be an int or a pair of ints, got '2'"),
+    (dict(stride=(1, 2, 3)), TypeError, r"stride must be an int or a pair of ints, got \(1, 2, 3\)"),
+    (dict(padding=2), ValueError, r"padding must be at most half the kernel size \(2, 2\) .* got \(2, 2\)"),
+    (dict(ceil_mode=1), TypeError, r"ceil_mode must be True or False, got 1"),
+])
+def test_max_pool2d_constructor_rejects_bad_arguments(kwargs, error, message):
+    args = dict(kernel_size=2)
+    args.update(kwargs)
+    with pytest.raises(error, match=message):
+        MaxPool2d(**args)
+
+
+@pytest.mark.parametrize("x, error, message", [
+    (np.zeros((4, 4), np.float32), ValueError, r"x must be 4-D, got shape \(4, 4\) \(2-D\)"),
+    (np.zeros((1, 1, 4, 4), np.int32), TypeError, r"x must have a floating dtype .* got int32"),
+    (np.zeros((1, 1, 1, 4), np.float32), ValueError,
+     r"x's spatial size \(1, 4\) with padding \(0, 0\) is smaller than the kernel \(2, 2\)"),
+])
+def test_max_pool2d_forward_rejects_bad_input(x, error, message):
+    with pytest.raises(error, match=message):
+        MaxPool2d(2).forward(x)
+
+
+def test_max_pool2d_backward_rejects_wrong_dout_shape():
+    out, cache = max_pool2d_forward(np.zeros((1, 1, 4, 4)), 2)
+    with pytest.raises(ValueError, match=r"dout must have the forward output's shape \(1, 1, 2, 2\), got \(1, 1, 2, 1\)"):
+        max_pool2d_backward(out[..., :1], cache)
