@@ -1,0 +1,62 @@
+"""Backend: the array module follows the inputs; asking for a missing GPU is an error."""
+import numpy as np
+import pytest
+
+from emsm_np import backend
+from emsm_np.layers import Linear
+
+NO_GPU = not backend.gpu_available()
+
+
+def test_numpy_arrays_select_numpy():
+    assert backend.get_array_module(np.zeros(2), None, 3.0) is np
+    assert backend.device_of(np.zeros(2)) == "cpu"
+
+
+def test_asnumpy_and_to_device_cpu_return_numpy_arrays():
+    a = np.arange(3.0)
+    assert backend.asnumpy(a) is a
+    np.testing.assert_array_equal(backend.to_device([1, 2], "cpu"), np.array([1, 2]))
+
+
+def test_to_device_rejects_unknown_devices():
+    with pytest.raises(ValueError, match=r"device must be 'cpu' or 'gpu', got 'tpu'"):
+        backend.to_device(np.zeros(2), "tpu")
+    with pytest.raises(ValueError, match=r"device must be 'cpu' or 'gpu', got 'cuda'"):
+        Linear(2, 3).to("cuda")
+
+
+@pytest.mark.skipif(not NO_GPU, reason="this machine has a GPU: the no-GPU error cannot be shown")
+def test_asking_for_a_gpu_without_one_is_an_error_not_a_cpu_fallback():
+    with pytest.raises(backend.GPUUnavailableError, match="a GPU was requested"):
+        backend.get_cupy()
+    with pytest.raises(backend.GPUUnavailableError, match="a GPU was requested"):
+        backend.to_device(np.zeros(2), "gpu")
+    layer = Linear(2, 3)
+    with pytest.raises(backend.GPUUnavailableError, match="a GPU was requested"):
+        layer.to("gpu")
+    assert isinstance(layer.params["weight"], np.ndarray)  # untouched
+
+
+def test_gpu_available_is_a_bool_and_importing_the_package_does_not_import_cupy():
+    import subprocess
+    import sys
+
+    code = "import sys, emsm_np, emsm_np.layers, emsm_np.losses; print('cupy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    assert isinstance(backend.gpu_available(), bool)
+
+
+def test_layers_move_to_gpu_and_back(xp):
+    """On a GPU: a layer moved there computes with CuPy, and comes back unchanged."""
+    if xp is np:
+        pytest.skip("the round trip needs a GPU; the numpy variant has nothing to move")
+    layer = Linear(3, 2, dtype=np.float64, rng=0)
+    w = layer.params["weight"].copy()
+    layer.to("gpu")
+    assert backend.device_of(layer.params["weight"]) == "gpu"
+    y = layer.forward(xp.ones((4, 3)))
+    assert backend.device_of(y) == "gpu"
+    layer.to("cpu")
+    np.testing.assert_array_equal(layer.params["weight"], w)
