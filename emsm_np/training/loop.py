@@ -164,7 +164,7 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print)
     header += [f"weak_accuracy_{v}" for v in range(cfg.ensemble)]
 
     def checkpoint(iteration):
-        meta = {"iteration": iteration, "elapsed": elapsed, "loss_sum": loss_sum,
+        meta = {"iteration": iteration, "elapsed": wall(), "loss_sum": loss_sum,
                 "loss_count": loss_count,
                 "rng_states": {str(i): l.rng.bit_generator.state for i, l in _rng_layers(net)}}
         save_checkpoint(ckpt_path, net.state_dict(), opt.state_dict(), meta)
@@ -177,6 +177,10 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print)
                    dynamic_ncols=True)
     result, order, order_epoch = None, None, None
     t0 = time.perf_counter()
+
+    def wall():  # seconds of training and evaluation, over every session of this run
+        return elapsed + time.perf_counter() - t0
+
     try:
         with _StopRequest() as stop:
             for it in range(start, cfg.max_iter):
@@ -203,13 +207,11 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print)
                         bar.set_postfix(loss=f"{loss:.4f}", lr=f"{opt.lr:g}")
                 done = it + 1
                 if done % cfg.eval_every == 0 or done == cfg.max_iter:
-                    elapsed += time.perf_counter() - t0
-                    t0 = time.perf_counter()
                     ev = evaluate(net, ds.x_test, ds.y_test, device=cfg.device)
                     row = {"iteration": done, "train_loss": loss_sum / max(1, loss_count),
                            "test_accuracy": ev["accuracy"], "lr": opt.lr,
                            "diversity": net.head.diversity(), "agreement": ev["agreement"],
-                           "wall_time": round(elapsed, 3)}
+                           "wall_time": round(wall(), 3)}
                     row.update({f"weak_accuracy_{v}": a for v, a in enumerate(ev["weak_accuracy"])})
                     _write_row(metrics_path, row, header)
                     loss_sum, loss_count = 0.0, 0
@@ -217,9 +219,7 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print)
                     result = ev
                     if bar is not None:
                         bar.write(f"iter {done}: test accuracy {100 * ev['accuracy']:.2f}%")
-                    t0 = time.perf_counter()
                 if stop.requested and done < cfg.max_iter:
-                    elapsed += time.perf_counter() - t0
                     checkpoint(done)
                     raise TrainingInterrupted(run_dir, done)
     finally:
@@ -230,7 +230,7 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print)
         result = evaluate(net, ds.x_test, ds.y_test, device=cfg.device)
     plots = plot_run(metrics_path, run_dir, title=f"{cfg.network} / {cfg.loss} on {cfg.dataset}")
     summary = {"run_dir": run_dir, "iterations": cfg.max_iter, "test_accuracy": result["accuracy"],
-               "weak_accuracy": result["weak_accuracy"], "wall_time": round(elapsed, 3),
+               "weak_accuracy": result["weak_accuracy"], "wall_time": round(wall(), 3),
                "plots": plots}
     with open(os.path.join(run_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
