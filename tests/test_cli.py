@@ -72,3 +72,13 @@ def test_the_installed_command_prints_no_traceback(tmp_path):
                            "--run-dir", str(tmp_path / "r")], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.startswith("emsm: error: ensemble must be >= 1") and "Traceback" not in proc.stderr
+
+
+def test_device_gpu_without_a_gpu_is_a_clear_error_not_a_cpu_run(tmp_path, capsys):
+    from emsm_np.backend import gpu_available
+
+    if gpu_available():
+        pytest.skip("this machine has a GPU: the no-GPU error cannot be shown")
+    rc = main(["train", "--device", "gpu", "--run-dir", str(tmp_path / "r"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "a GPU was requested" in err and err.count("\n") == 1

@@ -162,3 +162,17 @@ def test_an_existing_run_is_not_overwritten(tmp_path):
     train(small_config(max_iter=2, eval_every=2), tmp_path / "r", dataset=ds, progress=False)
     with pytest.raises(ValueError, match="already holds a run; use --resume"):
         train(small_config(max_iter=2), tmp_path / "r", dataset=ds, progress=False)
+
+
+def test_training_on_the_gpu_matches_the_cpu(xp, tmp_path):
+    """Same seed on CuPy: the same learning, up to float32 summation order."""
+    if xp is np:
+        pytest.skip("the CPU run is covered above; this variant needs a GPU")
+    ds = toy_digits()
+    cpu = train(small_config(), tmp_path / "cpu", dataset=ds, progress=False)
+    gpu = train(small_config(device="gpu"), tmp_path / "gpu", dataset=ds, progress=False)
+    assert gpu["test_accuracy"] > 0.9
+    assert abs(gpu["test_accuracy"] - cpu["test_accuracy"]) < 0.05
+    cpu_loss = [float(r["train_loss"]) for r in read_rows(tmp_path / "cpu")]
+    gpu_loss = [float(r["train_loss"]) for r in read_rows(tmp_path / "gpu")]
+    np.testing.assert_allclose(gpu_loss, cpu_loss, rtol=0.05)
