@@ -72,8 +72,10 @@ def batches(x, y, batch_size, *, seed=0, epoch=0, shuffle=True, drop_last=False,
     xp = get_array_module(x, y)
     if not hasattr(x, "shape") or not hasattr(y, "shape"):
         raise TypeError(f"x and y must be arrays, got {type(x).__name__} and {type(y).__name__}")
-    if x.ndim < 1 or y.shape != (x.shape[0],):
-        raise ValueError(f"y must have shape ({x.shape[0] if x.ndim else '?'},) to match x, got {tuple(y.shape)}")
+    if x.ndim < 1:
+        raise ValueError("x must have a batch axis, got a 0-D array")
+    if y.shape != (x.shape[0],):
+        raise ValueError(f"y must have shape ({x.shape[0]},) to match x, got {tuple(y.shape)}")
     total = num_batches(x.shape[0], batch_size, drop_last)
     start_batch = check_int("start_batch", start_batch, minimum=0)
     if start_batch > total:

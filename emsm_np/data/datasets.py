@@ -1,6 +1,6 @@
 """One entry point, :func:`load_dataset`, for every data set of the paper.
 
-Preprocessing follows the paper (Sec. 5):
+Preprocessing follows the paper:
 
 MNIST, Fashion-MNIST (and the embedded sample)
     pixels scaled to [0, 1]: ``x / 255`` as float32, shape (N, 1, 28, 28).

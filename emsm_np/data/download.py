@@ -92,7 +92,10 @@ def download_file(urls, dest, checksum=None, progress=True, timeout=60):
     Returns ``dest`` as a Path. Raises :class:`DownloadError` listing each URL
     and why it failed; then neither ``dest`` nor a temporary file is left.
     """
-    if isinstance(urls, (str, bytes)) or not all(isinstance(u, str) for u in urls) or not urls:
+    if isinstance(urls, (str, bytes)):  # a lone string would be tried letter by letter
+        raise TypeError(f"urls must be a non-empty list of URL strings, got {urls!r}")
+    urls = list(urls)
+    if not urls or not all(isinstance(u, str) for u in urls):
         raise TypeError(f"urls must be a non-empty list of URL strings, got {urls!r}")
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
