@@ -131,15 +131,17 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print)
             cfg = TrainConfig.from_json(f.read()).resolved()
     else:
         cfg = config.resolved()
-        os.makedirs(run_dir, exist_ok=True)
         if os.path.exists(os.path.join(run_dir, CHECKPOINT)):
             raise ValueError(f"run directory {run_dir} already holds a run; use --resume or another --run-dir")
-        with open(os.path.join(run_dir, CONFIG), "w") as f:
-            f.write(cfg.to_json())
     if cfg.device == "gpu":
         get_cupy()  # a clear error now, not a silent CPU run
 
+    # Load the data before creating anything, so a missing file leaves no half-made run.
     ds = dataset if dataset is not None else load_dataset(cfg.dataset, data_dir=cfg.data_dir)
+    if not resume:
+        os.makedirs(run_dir, exist_ok=True)
+        with open(os.path.join(run_dir, CONFIG), "w") as f:
+            f.write(cfg.to_json())
     x_train, y_train = ds.x_train, ds.y_train
     net = build_from_config(cfg, ds.num_classes, x_train.shape[1]).to(cfg.device)
     opt = SGD(net.params, net.grads, lr=cfg.lr, momentum=cfg.momentum,
