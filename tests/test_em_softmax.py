@@ -23,7 +23,7 @@ from emsm_np.functional.normalize import normalize_backward, normalize_forward
 from emsm_np.losses import EMSoftmax, diversity, em_softmax_loss, ensemble_logits, weak_logits
 
 SMOOTH = 1e-7  # relative-error bound for smooth operations (STYLE.md)
-NORMALIZE = ["column", "frobenius", "none"]
+NORMALIZE = ["column", "frobenius", "none", "centered"]
 
 
 def make(xp, n=6, d=5, K=4, V=2, seed=0):
@@ -155,7 +155,7 @@ def test_eq7_hsic_gradient_wrt_each_wv_under_each_normalization(xp, normalize, V
     assert err["W"] < SMOOTH, (normalize, err)
 
 
-@pytest.mark.parametrize("normalize", ["column", "frobenius"])
+@pytest.mark.parametrize("normalize", ["column", "frobenius", "centered"])
 def test_normalization_gradient_matches_finite_differences(xp, normalize):
     _, W, _ = make(xp, V=2)
     g = xp.asarray(np.random.default_rng(5).standard_normal(W.shape))
@@ -173,6 +173,18 @@ def test_normalization_gives_unit_columns_and_unit_frobenius_norm():
     np.testing.assert_allclose(np.linalg.norm(fro, axis=(1, 2)), 1.0, rtol=1e-12)
     none, _ = normalize_forward(W, "none")
     assert none is W
+
+
+def test_a_common_shift_of_the_class_columns_lowers_d_except_under_centered_normalization():
+    """W_v + c 1^T leaves softmax unchanged; only "centered" keeps D unchanged too."""
+    x, W, y = make(np, V=2, K=5)
+    c = 10 * np.random.default_rng(7).standard_normal((2, 5, 1))
+    shifted = W + c
+    assert abs(em_softmax_loss(x, shifted, y)[0] - em_softmax_loss(x, W, y)[0]) < 1e-9  # same CE
+    for mode in ("column", "frobenius"):
+        assert diversity(shifted, mode) < 0.05 * diversity(W, mode)
+    assert abs(diversity(shifted, "centered") - diversity(W, "centered")) < 1e-9 * diversity(W, "centered")
+    assert abs(diversity(3.0 * W, "centered") - diversity(W, "centered")) < 1e-9 * diversity(W, "centered")
 
 
 def test_paper_gradient_is_the_exact_one_divided_by_4_before_the_normalization_jacobian():
@@ -343,7 +355,7 @@ def test_bad_arrays_raise_naming_the_argument(change, exc, message):
         ({"lam": -1.0}, ValueError, r"lam must be >= 0.0, got -1.0"),
         ({"lam": float("nan")}, ValueError, r"lam must be finite"),
         ({"margin": "big"}, TypeError, r"margin must be a real number"),
-        ({"normalize": "l1"}, ValueError, r"normalize must be one of 'column', 'frobenius', 'none'; got 'l1'"),
+        ({"normalize": "l1"}, ValueError, r"normalize must be one of 'column', 'frobenius', 'none', 'centered'; got 'l1'"),
     ],
 )
 def test_bad_hyperparameters_raise_naming_the_argument(kwargs, exc, message):

@@ -9,6 +9,17 @@ different. emsm_np therefore measures diversity on normalised classifiers
 ``"column"``    each class column ``w_k^v`` (d,) scaled to unit L2 norm
 ``"frobenius"`` ``W_v / ||W_v||_F``
 ``"none"``      ``W_v`` itself
+``"centered"``  ``W_v H / ||W_v H||_F`` (an emsm_np extension, see below)
+
+Why ``"centered"``. Softmax ignores a shift common to every logit of a row, so
+adding one vector ``c`` to every class column (``W_v + c 1^T``) changes neither
+the cross-entropy nor the predictions. With ``"column"`` or ``"frobenius"`` it
+does change ``D``: as ``||c||`` grows, every normalised column tends to
+``c / ||c||``, the centred classifier ``W^_v H`` tends to zero, and so does
+``D`` -- training can lower the penalty without making the classifiers any more
+different (tutorial 03 shows it). ``"centered"`` removes the shift first
+(``W_v H``, exactly the part of ``W_v`` that softmax sees) and then fixes the
+scale, so neither a common shift nor a rescaling can reduce ``D``.
 
 To avoid dividing by zero, the norm is clamped from below: ``r = max(||w||, eps)``
 with ``eps = 1e-12`` (as ``torch.nn.functional.normalize``). A zero column
@@ -24,10 +35,10 @@ from collections import namedtuple
 
 from ..backend import get_array_module
 
-NORMALIZE_MODES = ("column", "frobenius", "none")
+NORMALIZE_MODES = ("column", "frobenius", "none", "centered")
 EPS = 1e-12
 
-NormalizeCache = namedtuple("NormalizeCache", ["w_hat", "norm", "clamped", "axes"])
+NormalizeCache = namedtuple("NormalizeCache", ["w_hat", "norm", "clamped", "axes", "centered"])
 
 
 def _axes(mode, ndim):
@@ -52,13 +63,16 @@ def normalize_forward(W, mode="column", eps=EPS):
     """
     xp = get_array_module(W)
     if mode == "none":
-        return W, NormalizeCache(None, None, None, None)
+        return W, NormalizeCache(None, None, None, None, False)
     axes = _axes(mode, W.ndim)
+    centered = mode == "centered"
+    if centered:
+        W = W - W.mean(axis=-1, keepdims=True)  # W H: remove the shift common to all classes
     norm = xp.sqrt((W * W).sum(axis=axes, keepdims=True))
     clamped = norm <= eps
     r = xp.maximum(norm, eps)
     w_hat = W / r
-    return w_hat, NormalizeCache(w_hat, r, clamped, axes)
+    return w_hat, NormalizeCache(w_hat, r, clamped, axes, centered)
 
 
 def normalize_backward(dW_hat, cache):
@@ -76,8 +90,10 @@ def normalize_backward(dW_hat, cache):
     xp = get_array_module(dW_hat)
     if cache.w_hat is None:  # mode "none": identity
         return dW_hat
-    w_hat, r, clamped, axes = cache
+    w_hat, r, clamped, axes, centered = cache
     radial = (w_hat * dW_hat).sum(axis=axes, keepdims=True)
     # Remove the radial component: rescaling w does not change w / ||w||.
     dW = (dW_hat - w_hat * xp.where(clamped, 0, radial)) / r
+    if centered:  # back through W -> W H (H symmetric): centre the gradient too
+        dW = dW - dW.mean(axis=-1, keepdims=True)
     return dW
