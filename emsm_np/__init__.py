@@ -7,6 +7,11 @@ functional  stateless forward/backward pairs, one operation per file
 layers      thin layer classes over the functional pairs
 losses      the Softmax / M-Softmax / E-Softmax / EM-Softmax head
 gradcheck   central-difference gradient checks
+optim       momentum SGD and the step learning-rate schedule
+models      the paper's LiuNets and a small lenet, with the head
+data        MNIST, Fashion-MNIST, CIFAR readers, the embedded sample, batching
+training    the training loop with checkpoints and exact resume, evaluation, plots
+cli         the ``emsm`` command
 """
 from . import backend, gradcheck  # noqa: F401
 

@@ -89,8 +89,16 @@ def download_file(urls, dest, checksum=None, progress=True, timeout=60):
     progress : show a tqdm progress bar
     timeout : seconds to wait for a connection or a read
 
-    Returns ``dest`` as a Path. Raises :class:`DownloadError` listing each URL
-    and why it failed; then neither ``dest`` nor a temporary file is left.
+    Returns
+    -------
+    Path
+        ``dest``
+
+    Raises
+    ------
+    DownloadError
+        listing each URL and why it failed; then neither ``dest`` nor a
+        temporary file is left.
     """
     if isinstance(urls, (str, bytes)):  # a lone string would be tried letter by letter
         raise TypeError(f"urls must be a non-empty list of URL strings, got {urls!r}")

@@ -4,7 +4,8 @@ The paper computes diversity between classifiers ``W_v`` (d, K) but their
 scale is free: without normalisation the HSIC penalty is minimised by
 shrinking every ``W_v`` towards zero rather than by making the classifiers
 different. emsm_np therefore measures diversity on normalised classifiers
-``W^_v``, with three choices:
+``W^_v``, with four choices (the first three from the issue that specified
+the head; the fourth an emsm_np extension):
 
 ``"column"``    each class column ``w_k^v`` (d,) scaled to unit L2 norm
 ``"frobenius"`` ``W_v / ||W_v||_F``
@@ -53,7 +54,7 @@ def normalize_forward(W, mode="column", eps=EPS):
     Parameters
     ----------
     W : (V, d, K) or (d, K) float array
-    mode : "column" | "frobenius" | "none"
+    mode : "column" | "frobenius" | "none" | "centered"
     eps : lower clamp of the norm
 
     Returns

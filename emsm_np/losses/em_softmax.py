@@ -146,7 +146,8 @@ def em_softmax_loss(x, W, y, *, margin=0.0, lam=0.0, normalize="column"):
 
     Raises
     ------
-    TypeError, ValueError : for malformed inputs, naming the argument.
+    TypeError, ValueError
+        for malformed inputs, naming the argument.
     """
     check_head_inputs(x, W, y, margin, lam, normalize)
     loss, _, cache = em_softmax_forward(x, W, y, float(margin), float(lam), normalize)

@@ -3,14 +3,15 @@
 Presets (learning rate 0.1 divided by 10 at the milestones, SGD momentum 0.9,
 weight decay 5e-4, after L-Softmax / EM-Softmax Sec. 4.1):
 
-============  ===================  =========
-schedule      milestones           stop at
-============  ===================  =========
-mnist         8k, 14k              20k
-cifar10       8k, 14k              20k
-cifar100      12k, 15k             20k
-quick         the default: lenet on the embedded MNIST sample, ~1-2 min on 2 CPU cores
-============  ===================  =========
+============  ===================  =========  ==============================================
+schedule      milestones           stop at    use
+============  ===================  =========  ==============================================
+mnist         8k, 14k              20k        the paper (MNIST)
+cifar10       8k, 14k              20k        the paper (CIFAR-10, CIFAR-10+)
+cifar100      12k, 15k             20k        the paper (CIFAR-100, CIFAR-100+)
+quick         500, 700             800        the default: lenet on the embedded MNIST
+                                              sample, lr 0.05, ~1-2 min on 2 CPU cores
+============  ===================  =========  ==============================================
 """
 import dataclasses
 import json
