@@ -6,6 +6,7 @@ from emsm_np import gradcheck
 from emsm_np.backend import asnumpy
 from emsm_np.functional import conv2d as conv2d_module
 from emsm_np.functional.conv2d import conv2d_backward, conv2d_forward
+from emsm_np.functional.im2col import col2im
 from emsm_np.layers.conv import Conv2d
 
 SMOOTH = 1e-7  # relative-error bound for smooth operations (STYLE.md)
@@ -80,6 +81,24 @@ def test_conv2d_x_weight_and_bias_gradients_match_finite_differences(xp, xshape,
     )
     print(f"conv2d {xshape} {wshape} s={stride} p={padding} rel errors: {errors}")
     assert max(errors.values()) < SMOOTH, errors
+
+
+@pytest.mark.parametrize("xshape, wshape, stride, padding", CASES)
+def test_conv2d_dx_by_flipped_kernel_equals_col2im_of_wm_transpose_g(xp, xshape, wshape, stride, padding):
+    # conv2d_backward computes dx as a stride-1 convolution of the spread-out dout
+    # with the flipped kernel; it must equal the textbook dx = col2im(Wm^T G).
+    x, w, b = (xp.asarray(a) for a in random_case(xshape, wshape, np.random.default_rng(11)))
+    out, cache = conv2d_forward(x, w, b, stride, padding)
+    dout = xp.asarray(np.random.default_rng(12).standard_normal(out.shape))
+    N, C, H, W = xshape
+    F, kh, kw = wshape
+    _, _, Ho, Wo = out.shape
+    w_mat = w.transpose(0, 2, 3, 1).reshape(F, kh * kw * C)
+    g = dout.transpose(1, 0, 2, 3).reshape(F, N * Ho * Wo)
+    dcol = (w_mat.T @ g).reshape(kh, kw, C, N, Ho, Wo)
+    expected = col2im(dcol, (C, N, H, W), pair(stride), pair(padding)).transpose(1, 0, 2, 3)
+    np.testing.assert_allclose(asnumpy(conv2d_backward(dout, cache)[0]), asnumpy(expected),
+                               rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("bias", [True, False])
@@ -169,7 +188,8 @@ def test_conv2d_functional_rejects_mismatched_weight_bias_and_dout():
     with pytest.raises(ValueError, match=r"bias must have shape \(4,\) to match weight's out channels, got \(3,\)"):
         conv2d_forward(x, w, b[:3])
     out, cache = conv2d_forward(x, w, b)
-    with pytest.raises(ValueError, match=r"dout must have the forward output's shape \(1, 4, 3, 3\), got \(1, 4, 3, 2\)"):
+    message = r"dout must have the forward output's shape \(1, 4, 3, 3\), got \(1, 4, 3, 2\)"
+    with pytest.raises(ValueError, match=message):
         conv2d_backward(out[..., :2], cache)
 
 

@@ -143,5 +143,6 @@ def test_max_pool2d_forward_rejects_bad_input(x, error, message):
 
 def test_max_pool2d_backward_rejects_wrong_dout_shape():
     out, cache = max_pool2d_forward(np.zeros((1, 1, 4, 4)), 2)
-    with pytest.raises(ValueError, match=r"dout must have the forward output's shape \(1, 1, 2, 2\), got \(1, 1, 2, 1\)"):
+    message = r"dout must have the forward output's shape \(1, 1, 2, 2\), got \(1, 1, 2, 1\)"
+    with pytest.raises(ValueError, match=message):
         max_pool2d_backward(out[..., :1], cache)

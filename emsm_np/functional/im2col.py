@@ -18,14 +18,15 @@ sum of the entries of ``col`` that were copied from it::
     dxpad[..., i : i + sy * Ho : sy, j : j + sx * Wo : sx] += dcol[i, j]
 
 again one strided slice per offset, with no scatter. Overlapping windows simply
-add up, slice after slice.
+add up, slice after slice. (Max-pooling's backward uses it; convolution's
+backward uses an equivalent, cheaper form, see ``conv2d.py``.)
 
 Layout. The two leading axes of the image, whatever they are, follow the
 kernel offsets: an image ``(A, B, H, W)`` gives ``col`` of shape
 ``(kh, kw, A, B, Ho, Wo)``. Convolution passes its input as ``(C, N, H, W)``, so
 ``col.reshape(kh * kw * C, N * Ho * Wo)`` is one matrix for one big GEMM with no
 copy; max-pooling passes ``(N, C, H, W)`` and takes the max over the first two
-axes.
+axes (the offsets).
 """
 import numbers
 
@@ -122,7 +123,8 @@ def col2im(col, image_shape, stride, padding):
     -------
     img : (A, B, H, W) array of ``col.dtype``; entries that fell in the padding are
         dropped. It may be a view into a padded buffer (not contiguous) when
-        ``padding`` is non-zero; callers that need a contiguous array copy it.
+        the windows reach past the image; callers that need a contiguous array
+        copy it.
     """
     xp = get_array_module(col)
     kh, kw, A, B, Ho, Wo = col.shape

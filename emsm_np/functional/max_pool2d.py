@@ -27,8 +27,12 @@ kernel 2, stride 2, ``ceil_mode=True`` gives 4x4 (the last window covers one
 row/column).
 
 Implementation: :func:`im2col` gathers every window as ``col[i, j]`` (a loop over
-the kh*kw offsets); the max and the arg-max run over those offsets; backward
-builds the one-hot ``dcol`` per offset and :func:`col2im` sums it back.
+the kh*kw offsets) and the max runs over the offsets. The forward keeps a
+boolean ``winner`` mask (kh*kw, N, C, Ho, Wo), true at the one offset that won
+each window; backward is then ``dcol = winner * dout`` and :func:`col2im` sums
+``dcol`` back onto the input. (A mask, built by one pass per offset, measured
+several times faster than ``argmax`` over the offset axis and the one-hot
+comparison it would need in backward, and takes a quarter of the memory.)
 """
 from collections import namedtuple
 
@@ -37,7 +41,7 @@ from ..backend import get_array_module
 from .im2col import as_pair, col2im, im2col, output_size
 
 MaxPool2dCache = namedtuple(
-    "MaxPool2dCache", ["argmax", "x_shape", "kernel_size", "stride", "padding"]
+    "MaxPool2dCache", ["winner", "x_shape", "kernel_size", "stride", "padding"]
 )
 
 
@@ -68,7 +72,7 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     Returns
     -------
     out : (N, C, Ho, Wo) array of ``x.dtype``
-    cache : MaxPool2dCache (the winning offset of every window, and the geometry)
+    cache : MaxPool2dCache (which offset won each window, and the geometry)
     """
     xp = get_array_module(x)
     check_array("x", x, ndim=4)
@@ -87,9 +91,15 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
 
     col = im2col(x, kernel_size, stride, padding, (Ho, Wo), pad_value=-xp.inf)
     col = col.reshape(kh * kw, N, C, Ho, Wo)
-    argmax = col.argmax(axis=0)  # first maximum in (i, j) order: PyTorch's tie rule
     out = col.max(axis=0)
-    return out, MaxPool2dCache(argmax, x.shape, kernel_size, stride, padding)
+    # winner[k]: offset k holds the max and no earlier offset did (PyTorch's tie rule).
+    winner = xp.empty(col.shape, dtype=bool)
+    taken = xp.zeros(out.shape, dtype=bool)
+    for k in range(kh * kw):
+        xp.equal(col[k], out, out=winner[k])
+        winner[k] &= ~taken
+        taken |= winner[k]
+    return out, MaxPool2dCache(winner, x.shape, kernel_size, stride, padding)
 
 
 def max_pool2d_backward(dout, cache):
@@ -105,14 +115,14 @@ def max_pool2d_backward(dout, cache):
     dx : (N, C, H, W) array of ``dout.dtype``
     """
     xp = get_array_module(dout)
-    argmax, x_shape, (kh, kw), stride, padding = cache
-    if tuple(dout.shape) != tuple(argmax.shape):
+    winner, x_shape, (kh, kw), stride, padding = cache
+    if tuple(dout.shape) != tuple(winner.shape[1:]):
         raise ValueError(
-            f"dout must have the forward output's shape {tuple(argmax.shape)}, "
+            f"dout must have the forward output's shape {tuple(winner.shape[1:])}, "
             f"got {tuple(dout.shape)}"
         )
-    # dcol[k] holds dout where offset k won its window, 0 elsewhere.
-    offsets = xp.arange(kh * kw).reshape(kh * kw, 1, 1, 1, 1)
-    dcol = xp.where(argmax[None] == offsets, dout[None], xp.zeros((), dtype=dout.dtype))
+    # dcol[k] holds dout where offset k won its window, 0 elsewhere. (A product
+    # with the mask: several times faster than xp.where here.)
+    dcol = winner * dout[None]
     dx = col2im(dcol.reshape((kh, kw) + tuple(dout.shape)), x_shape, stride, padding)
     return xp.ascontiguousarray(dx)
