@@ -196,3 +196,27 @@ def test_conv2d_functional_rejects_mismatched_weight_bias_and_dout():
 def test_conv2d_backward_before_forward_is_an_error():
     with pytest.raises(RuntimeError, match="Conv2d.backward called before forward"):
         Conv2d(1, 1, 1).backward(np.zeros((1, 1, 1, 1)))
+
+
+@pytest.mark.parametrize("xshape, wshape, stride, padding", CASES)
+def test_conv2d_backward_without_dx_gives_the_same_weight_and_bias_gradients(xp, xshape, wshape, stride, padding):
+    x, w, b = (xp.asarray(a) for a in random_case(xshape, wshape, np.random.default_rng(21)))
+    out, cache = conv2d_forward(x, w, b, stride, padding)
+    dout = xp.asarray(np.random.default_rng(22).standard_normal(out.shape))
+    dx, dw, db = conv2d_backward(dout, cache)
+    none, dw2, db2 = conv2d_backward(dout, cache, need_dx=False)
+    assert none is None
+    np.testing.assert_array_equal(asnumpy(dw2), asnumpy(dw))
+    np.testing.assert_array_equal(asnumpy(db2), asnumpy(db))
+
+
+def test_first_layer_of_a_network_skips_the_input_gradient():
+    from emsm_np.models import build_network
+
+    net = build_network("lenet", feature_dim=4)
+    assert net.features[0].input_grad is False
+    assert all(getattr(l, "input_grad", True) for l in net.features.layers[1:])
+    x = np.random.default_rng(0).random((3, 1, 28, 28), dtype=np.float32)
+    net.loss(x, np.array([0, 1, 2]))
+    assert net.features.backward(net.head.backward()) is None
+    assert np.abs(net.grads["features.0.weight"]).max() > 0

@@ -335,12 +335,13 @@ print("gradient of sum(pooled) with respect to the image:\n", routed[0, 0])
 assert pooled.shape == (1, 1, 4, 4)
 assert routed.sum() == 16  # one unit of gradient per window, all delivered
 
-fig, axs = plt.subplots(1, 3, figsize=(10, 3.4))
+fig, axs = plt.subplots(1, 3, figsize=(10, 3.9))
 for ax, a, title in zip(axs, (img, pooled, routed),
                         ("input 7x7", "max-pooled 4x4 (ceil mode)", "gradient of sum(output)")):
     ax.imshow(a[0, 0], cmap="viridis")
+    bright = a[0, 0].min() + 0.6 * np.ptp(a[0, 0])  # dark text on the bright cells
     for (r, c_), v in np.ndenumerate(a[0, 0]):
-        ax.text(c_, r, f"{v:.0f}", ha="center", va="center", color="w", fontsize=8)
+        ax.text(c_, r, f"{v:.0f}", ha="center", va="center", color="k" if v > bright else "w", fontsize=8)
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])

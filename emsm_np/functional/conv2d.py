@@ -56,7 +56,7 @@ import numpy as np
 
 from .._checks import check_array
 from ..backend import get_array_module
-from .im2col import as_pair, im2col, output_size
+from .im2col import as_pair, col2im, im2col, output_size
 
 COL_CHUNK_BYTES = 4 * 2**20
 
@@ -149,17 +149,24 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
     return out, Conv2dCache(x, w_mat, (kh, kw), stride, padding, bias is not None)
 
 
-def conv2d_backward(dout, cache):
+def conv2d_backward(dout, cache, need_dx=True):
     """Gradients of :func:`conv2d_forward` with respect to x, weight and bias.
+
+    ``dx`` takes one of two equal forms, whichever touches less memory: with
+    fewer input than output channels (``C < F``, e.g. a network's first layer)
+    the textbook ``col2im(Wm^T G)``, whose ``dCol`` has kh*kw*C rows; otherwise
+    the flipped-kernel convolution, whose ``im2col(gd)`` has kh*kw*F rows.
 
     Parameters
     ----------
     dout : (N, F, Ho, Wo) array, gradient with respect to ``out``
     cache : Conv2dCache from the forward pass
+    need_dx : False skips ``dx`` (returned as None): a network's input images
+        need no gradient, and for the first layer dx is most of the work
 
     Returns
     -------
-    dx : (N, C, H, W)
+    dx : (N, C, H, W), or None when ``need_dx`` is False
     dweight : (F, C, kh, kw)
     dbias : (F,), or None when the forward had no bias
     """
@@ -177,7 +184,8 @@ def conv2d_backward(dout, cache):
 
     dbias = dout.sum(axis=(0, 2, 3)) if has_bias else None
     dw_mat = xp.zeros((F, kh * kw * C), dtype=dtype)
-    dx = xp.empty((N, C, H, W), dtype=dtype)
+    dx = xp.empty((N, C, H, W), dtype=dtype) if need_dx else None
+    textbook_dx = C < F
     # Wf: the flipped kernel with the roles of C and F swapped, columns (i', j', f).
     wf_mat = w_mat.reshape(F, kh, kw, C)[:, ::-1, ::-1, :].transpose(3, 1, 2, 0).reshape(C, kh * kw * F)
     # gd must hold g's last row, at (kh-1) + (Ho-1)*sy, and every row that dx reads.
@@ -185,13 +193,18 @@ def conv2d_backward(dout, cache):
     gd_cols = max(kw + (Wo - 1) * sx, pw + W + kw - 1)
     chunks = _batch_chunks(xp, N, kh * kw * C * Ho * Wo * x.dtype.itemsize)
     col_buf = xp.empty(kh * kw * C * chunks[0].stop * Ho * Wo, dtype=x.dtype)
-    gcol_buf = xp.empty(kh * kw * F * chunks[0].stop * H * W, dtype=dtype)
+    gcol_buf = xp.empty(kh * kw * F * chunks[0].stop * H * W, dtype=dtype) if need_dx and not textbook_dx else None
     for chunk in chunks:
         m = chunk.stop - chunk.start
         col = _chunk_col(x, chunk, (kh, kw), stride, padding, (Ho, Wo), col_buf)
         g = dout[chunk].transpose(1, 0, 2, 3)  # (F, m, Ho, Wo): columns (n, oy, ox) like Col
         dw_mat += g.reshape(F, m * Ho * Wo) @ col.T  # dWm = G Col^T, summed over chunks
-
+        if not need_dx:
+            continue
+        if textbook_dx:  # dx = col2im(Wm^T G): dCol has kh*kw*C rows, fewer than kh*kw*F
+            dcol = (w_mat.T @ g.reshape(F, m * Ho * Wo)).reshape(kh, kw, C, m, Ho, Wo)
+            dx[chunk] = col2im(dcol, (C, m, H, W), stride, padding).transpose(1, 0, 2, 3)
+            continue
         gd = xp.zeros((F, m, gd_rows, gd_cols), dtype=dtype)
         gd[:, :, kh - 1 : kh - 1 + sy * Ho : sy, kw - 1 : kw - 1 + sx * Wo : sx] = g
         gcol = gcol_buf[: kh * kw * F * m * H * W].reshape(kh, kw, F, m, H, W)

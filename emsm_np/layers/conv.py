@@ -35,6 +35,7 @@ class Conv2d(Layer):
         self.kernel_size = as_pair("kernel_size", kernel_size, 1)
         self.stride = as_pair("stride", stride, 1)
         self.padding = as_pair("padding", padding, 0)
+        self.input_grad = True  # set False to skip dL/dx (see backward)
         if not isinstance(bias, bool):
             raise TypeError(f"bias must be True or False, got {bias!r}")
         dtype = check_dtype("dtype", dtype)
@@ -61,8 +62,13 @@ class Conv2d(Layer):
         return out
 
     def backward(self, dy):
-        """Fill ``grads`` (in place) and return dL/dx (N, in_channels, H, W)."""
-        dx, dweight, dbias = conv2d_backward(dy, self._require_cache())
+        """Fill ``grads`` (in place) and return dL/dx (N, in_channels, H, W).
+
+        Returns None instead when ``self.input_grad`` is False (a network's
+        first layer: the images need no gradient, as with PyTorch's
+        ``requires_grad=False`` inputs).
+        """
+        dx, dweight, dbias = conv2d_backward(dy, self._require_cache(), need_dx=self.input_grad)
         self.grads["weight"][...] = dweight
         if dbias is not None:
             self.grads["bias"][...] = dbias

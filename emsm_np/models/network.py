@@ -27,6 +27,10 @@ class Network:
         self.features = features
         self.head = head
         self.name = name
+        # The input images need no gradient: let the first layer skip dL/dx
+        # (for a first convolution that is most of its backward pass).
+        if len(features) and hasattr(features[0], "input_grad"):
+            features[0].input_grad = False
 
     def _merged(self, attr):
         out = {f"features.{k}": v for k, v in getattr(self.features, attr).items()}
