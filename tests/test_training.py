@@ -176,3 +176,19 @@ def test_training_on_the_gpu_matches_the_cpu(xp, tmp_path):
     cpu_loss = [float(r["train_loss"]) for r in read_rows(tmp_path / "cpu")]
     gpu_loss = [float(r["train_loss"]) for r in read_rows(tmp_path / "gpu")]
     np.testing.assert_allclose(gpu_loss, cpu_loss, rtol=0.05)
+
+
+def test_divergence_is_reported_as_such(tmp_path):
+    with pytest.raises(FloatingPointError, match="training diverged at iteration .*try a smaller --lr"):
+        train(small_config(lr=1e4, max_iter=30), tmp_path / "r", dataset=toy_digits(), progress=False)
+
+
+def test_importing_training_leaves_the_matplotlib_backend_alone():
+    import subprocess
+    import sys
+
+    code = ("import matplotlib; before = matplotlib.get_backend(); import emsm_np.training; "
+            "print(before == matplotlib.get_backend())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "MPLBACKEND": "svg"})
+    assert out.stdout.strip() == "True"

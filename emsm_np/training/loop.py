@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from ..backend import get_cupy, to_device
+from ..backend import get_array_module, get_cupy, to_device
 from ..data import batch_rng, epoch_order, load_dataset
 from ..models import build_network
 from ..optim import SGD, step_lr
@@ -83,6 +83,14 @@ def build_from_config(cfg, num_classes, in_channels):
 
 def _rng_layers(net):
     return [(i, l) for i, l in enumerate(net.features.layers) if isinstance(getattr(l, "rng", None), np.random.Generator)]
+
+
+def _all_finite(net):
+    return all(bool(get_array_module(p).isfinite(p).all()) for p in net.params.values())
+
+
+def _diverged(iteration, what):
+    return f"training diverged at iteration {iteration}: {what} became NaN or inf; try a smaller --lr"
 
 
 def _write_row(path, row, header):
@@ -195,10 +203,14 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print)
                 if augment is not None:
                     xb = augment(xb, batch_rng(cfg.seed, epoch, b))
                 xb, yb = to_device(xb, cfg.device), to_device(y_train[idx], cfg.device)
-                loss = net.loss(xb, yb)
+                try:
+                    loss = net.loss(xb, yb)
+                except ValueError as exc:  # the head refuses non-finite features
+                    if _all_finite(net):
+                        raise
+                    raise FloatingPointError(_diverged(it, "the weights")) from exc
                 if not np.isfinite(loss):
-                    raise FloatingPointError(
-                        f"training diverged at iteration {it}: loss is {loss}; try a smaller --lr")
+                    raise FloatingPointError(_diverged(it, f"the loss ({loss})"))
                 net.backward()
                 opt.step()
                 loss_sum += loss

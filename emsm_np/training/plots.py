@@ -1,10 +1,17 @@
 """PNG plots of a run's metrics (matplotlib, no display needed)."""
 import csv
 
-import matplotlib
+# matplotlib's object API (Figure + the Agg canvas) writes files without
+# pyplot, so importing this module never changes the user's plotting backend
+# and it works on machines without a screen.
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only: works on machines without a screen
-import matplotlib.pyplot as plt  # noqa: E402
+
+def _figure():
+    fig = Figure(figsize=(6, 4))
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
 
 
 def read_metrics(path):
@@ -19,7 +26,7 @@ def plot_run(metrics_csv, out_dir, title=""):
     it = [r["iteration"] for r in rows]
     paths = []
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _figure()
     ax.plot(it, [r["train_loss"] for r in rows], marker="o", label="train loss")
     ax.set_xlabel("iteration")
     ax.set_ylabel("training loss (sum of weak CE + lambda D)")
@@ -30,9 +37,8 @@ def plot_run(metrics_csv, out_dir, title=""):
     fig.tight_layout()
     paths.append(f"{out_dir}/loss.png")
     fig.savefig(paths[-1], dpi=100)
-    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _figure()
     ax.plot(it, [100 * r["test_accuracy"] for r in rows], marker="o", label="averaged classifier")
     weak = sorted(k for k in (rows[0] if rows else {}) if k.startswith("weak_accuracy_"))
     for k in weak:
@@ -45,5 +51,4 @@ def plot_run(metrics_csv, out_dir, title=""):
     fig.tight_layout()
     paths.append(f"{out_dir}/accuracy.png")
     fig.savefig(paths[-1], dpi=100)
-    plt.close(fig)
     return paths
