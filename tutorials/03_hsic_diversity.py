@@ -259,6 +259,24 @@ fig.tight_layout()
 plt.show()
 
 # %%
+# A normalisation that the shift cannot fool
+# ------------------------------------------
+#
+# emsm_np offers a fourth mode, ``normalize="centered"``: it first removes the
+# shift, :math:`W_v H` (exactly the part of :math:`W_v` that softmax sees), and
+# then divides by :math:`\lVert W_v H \rVert_F`. Neither a rescaling nor a
+# common vector :math:`c\,\mathbf{1}^\top` changes it, so :math:`D` can only
+# fall by making the classifiers really differ. It is not in the paper; it is
+# there so that you can compare.
+
+D_c0 = diversity(W, "centered")
+for c_norm in (1.0, 10.0):
+    W_c = W + c_norm * direction[None, :, None]
+    assert abs(diversity(W_c, "centered") - D_c0) < 1e-9 * D_c0
+assert abs(diversity(0.1 * W, "centered") - D_c0) < 1e-9 * D_c0
+print(f"centered: D(W) = {D_c0:.4f} = D(0.1 W) = D(W + 10 c 1^T)")
+
+# %%
 # The exact gradient and the paper's :math:`\lambda W_v K_v`
 # ----------------------------------------------------------
 #
@@ -401,7 +419,8 @@ for name, err in errors.items():
 #   :math:`\lVert S\rVert_F^2 - \sum_v \lVert G_v\rVert_F^2` agree.
 # * The paper's :math:`D` can be lowered by shrinking the classifiers; emsm_np
 #   measures it on normalised classifiers (its own choice), which removes that,
-#   but not the shift :math:`W_v + c\mathbf{1}^\top`.
+#   but not the shift :math:`W_v + c\mathbf{1}^\top`; ``normalize="centered"``
+#   removes both.
 # * The exact gradient is :math:`J_v^\top (4 \hat W_v M_v)`; the paper's
 #   :math:`\lambda W_v K_v` misses the factor 4 and the Jacobian. Only the exact
 #   one passes the finite-difference check.
