@@ -32,10 +32,10 @@ def main():
     p.add_argument("--data-dir", default=None)
     p.add_argument("--losses", nargs="+", default=list(LOSSES))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    p.add_argument("--epochs", type=float, default=5)
+    p.add_argument("--epochs", type=float, default=6)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--drops", type=float, nargs="+", default=[3.5, 4.5],
+    p.add_argument("--drops", type=float, nargs="+", default=[4, 5.5],
                    help="epochs at which the learning rate is divided by 10")
     p.add_argument("--target", type=float, default=0.992)
     p.add_argument("--out", default=os.path.join("docs", "results", "time_to_accuracy.md"))
