@@ -96,18 +96,29 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, train=True, mo
     if train:
         m = x.size // x.shape[1]
         mu = x.mean(axis=axes, keepdims=True)
-        var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
+        x_hat = x - mu  # centred now, normalised in place below
+        var = _channel_dot(xp, x_hat, x_hat).reshape(bshape) / m
         new_mean = (1 - momentum) * running_mean + momentum * mu.reshape(-1)
         new_var = (1 - momentum) * running_var + momentum * var.reshape(-1) * (m / (m - 1))
         running = RunningStats(new_mean.astype(x.dtype, copy=False), new_var.astype(x.dtype, copy=False))
     else:
-        mu = running_mean.reshape(bshape)
+        x_hat = x - running_mean.reshape(bshape)
         var = running_var.reshape(bshape)
         running = RunningStats(running_mean, running_var)
-    inv_std = 1.0 / xp.sqrt(var + eps)
-    x_hat = (x - mu) * inv_std
-    out = gamma.reshape(bshape) * x_hat + beta.reshape(bshape)
+    inv_std = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
+    x_hat *= inv_std
+    out = x_hat * gamma.reshape(bshape)
+    out += beta.reshape(bshape)
     return out, BatchNormCache(x_hat, inv_std, gamma.reshape(bshape), axes, train), running
+
+
+def _channel_dot(xp, a, b):
+    """Per-channel sum of ``a * b`` over every axis but 1, as a (C,) array.
+
+    One fused pass (no ``a * b`` temporary): ``einsum`` over an (N, C, S) view.
+    """
+    N, C = a.shape[:2]
+    return xp.einsum("ncs,ncs->c", a.reshape(N, C, -1), b.reshape(N, C, -1))
 
 
 def batch_norm_backward(dout, cache):
@@ -126,14 +137,20 @@ def batch_norm_backward(dout, cache):
     x_hat, inv_std, gamma, axes, train = cache
     if tuple(dout.shape) != tuple(x_hat.shape):
         raise ValueError(f"dout must have the forward output's shape {tuple(x_hat.shape)}, got {tuple(dout.shape)}")
-    dbeta = dout.sum(axis=axes, keepdims=True)
-    dgamma = (dout * x_hat).sum(axis=axes, keepdims=True)
+    xp = get_array_module(dout)
+    bshape = gamma.shape
+    dbeta = dout.sum(axis=axes).reshape(bshape)
+    dgamma = _channel_dot(xp, dout, x_hat).reshape(bshape)
+    scale = gamma * inv_std
     if train:
-        m = dout.size // dout.shape[1]
         # mu and var depend on every x of the channel: subtract the mean of dout
-        # and its projection on x_hat (dgamma / m is that projection's coefficient).
-        dx = (gamma * inv_std / m) * (m * dout - dbeta - x_hat * dgamma)
+        # and its projection on x_hat (dgamma / m is that projection's coefficient):
+        # dx = scale * (dout - dbeta / m - x_hat * dgamma / m), in four passes.
+        m = dout.size // dout.shape[1]
+        dx = x_hat * (-scale * dgamma / m)
+        dx += scale * dout
+        dx -= scale * dbeta / m
     else:
         # Running statistics are constants here: out is affine in x.
-        dx = gamma * inv_std * dout
+        dx = scale * dout
     return dx, dgamma.reshape(-1), dbeta.reshape(-1)

@@ -12,13 +12,20 @@ Gradients, for upstream ``dout``::
 
 A per-channel slope ``a_c`` sums over the batch and spatial axes (all but 1);
 a single slope sums over everything.
+
+Computed without ``where`` (see ``relu.py``: it is ~10x slower than arithmetic
+on a patternless mask), from the negative part ``x_neg = min(x, 0)``::
+
+    out   = max(x, 0) + a * x_neg                 (exact: one term is 0)
+    dL/dx = dout * (a + (1 - a) [x > 0])
+    dL/da = sum dout * x_neg
 """
 from collections import namedtuple
 
 from .._checks import check_array
 from ..backend import device_of, get_array_module
 
-PReluCache = namedtuple("PReluCache", ["x", "slope", "positive", "weight_shape"])
+PReluCache = namedtuple("PReluCache", ["x_neg", "slope", "positive", "weight_shape"])
 
 
 def _slope_shape(x, weight):
@@ -57,8 +64,10 @@ def prelu_forward(x, weight):
     xp = get_array_module(x)
     slope = weight.reshape(_slope_shape(x, weight))
     positive = x > 0
-    out = xp.where(positive, x, slope * x)
-    return out, PReluCache(x, slope, positive, weight.shape)
+    x_neg = xp.minimum(x, xp.zeros((), dtype=x.dtype))
+    out = xp.maximum(x, xp.zeros((), dtype=x.dtype))
+    out += slope * x_neg
+    return out, PReluCache(x_neg, slope, positive, weight.shape)
 
 
 def prelu_backward(dout, cache):
@@ -75,15 +84,17 @@ def prelu_backward(dout, cache):
     dweight : array like ``weight``, (1,) or (C,)
     """
     xp = get_array_module(dout)
-    x, slope, positive, weight_shape = cache
-    if tuple(dout.shape) != tuple(x.shape):
-        raise ValueError(f"dout must have the forward output's shape {tuple(x.shape)}, got {tuple(dout.shape)}")
-    dx = xp.where(positive, dout, slope * dout)
+    x_neg, slope, positive, weight_shape = cache
+    if tuple(dout.shape) != tuple(x_neg.shape):
+        raise ValueError(f"dout must have the forward output's shape {tuple(x_neg.shape)}, got {tuple(dout.shape)}")
+    # Local derivative: 1 where x > 0, a elsewhere.
+    dx = xp.multiply(positive, 1 - slope, dtype=dout.dtype)
+    dx += slope
+    dx *= dout
     # Only the non-positive inputs were scaled by a, so only they feed dL/da.
-    contrib = xp.where(positive, 0, dout * x)
     if weight_shape[0] == 1:
-        dweight = contrib.sum().reshape(weight_shape)
+        dweight = xp.vdot(dout.ravel(), x_neg.ravel()).reshape(weight_shape)
     else:
-        axes = (0,) + tuple(range(2, x.ndim))
-        dweight = contrib.sum(axis=axes)
+        N, C = dout.shape[:2]
+        dweight = xp.einsum("ncs,ncs->c", dout.reshape(N, C, -1), x_neg.reshape(N, C, -1))
     return dx, dweight.astype(dout.dtype, copy=False)
