@@ -20,6 +20,12 @@ CASES = [
     ((1, 2, 5, 6), (3, 2), (2, 1), (1, 1), True),  # non-square everything
     ((2, 1, 6, 5), 3, 1, 1, False),  # every input in up to 9 windows
     ((1, 1, 4, 4), 2, None, 1, True),
+    # windows that tile the image (stride = kernel, no padding): exact fit, a
+    # non-square kernel, rows/columns left out (floor) or a partial window (ceil)
+    ((2, 3, 8, 8), 2, 2, 0, False),
+    ((2, 2, 6, 9), (2, 3), None, 0, False),
+    ((1, 2, 8, 7), 3, 3, 0, False),
+    ((1, 2, 8, 7), 3, 3, 0, True),
 ]
 
 
