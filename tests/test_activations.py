@@ -66,9 +66,11 @@ def test_prelu_functional_gradients_match_finite_differences(xp):
     assert max(errors.values()) < KINKED, errors
 
 
-def test_prelu_forward_matches_per_channel_formula():
-    x = off_kink(np, (2, 3, 2, 2), 9)
-    a = np.array([0.1, 0.2, 0.3])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_prelu_forward_matches_per_channel_formula(dtype):
+    # Exactly, in either precision: x where x > 0 (slope 1, not 1 - a + a), a * x elsewhere.
+    x = off_kink(np, (2, 3, 2, 2), 9).astype(dtype)
+    a = np.array([0.1, 0.2, 0.7], dtype=dtype)
     out, _ = prelu_forward(x, a)
     for c in range(3):
         v = x[:, c]

@@ -36,7 +36,7 @@ from collections import namedtuple
 from .._checks import check_array, check_float
 from ..backend import device_of, get_array_module
 
-BatchNormCache = namedtuple("BatchNormCache", ["x_hat", "inv_std", "gamma", "axes", "train"])
+BatchNormCache = namedtuple("BatchNormCache", ["x_centered", "inv_std", "gamma", "axes", "train"])
 RunningStats = namedtuple("RunningStats", ["mean", "var"])
 
 
@@ -96,21 +96,22 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, train=True, mo
     if train:
         m = x.size // x.shape[1]
         mu = x.mean(axis=axes, keepdims=True)
-        x_hat = x - mu  # centred now, normalised in place below
-        var = _channel_dot(xp, x_hat, x_hat).reshape(bshape) / m
+        x_c = x - mu
+        var = _channel_dot(xp, x_c, x_c).reshape(bshape) / m
         new_mean = (1 - momentum) * running_mean + momentum * mu.reshape(-1)
         new_var = (1 - momentum) * running_var + momentum * var.reshape(-1) * (m / (m - 1))
         running = RunningStats(new_mean.astype(x.dtype, copy=False), new_var.astype(x.dtype, copy=False))
     else:
-        x_hat = x - running_mean.reshape(bshape)
+        x_c = x - running_mean.reshape(bshape)
         var = running_var.reshape(bshape)
         running = RunningStats(running_mean, running_var)
     inv_std = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
-    x_hat *= inv_std
-    out = x_hat * gamma.reshape(bshape)
+    # out = gamma * x_hat + beta with x_hat = x_c * inv_std, in two passes over x_c;
+    # the cache keeps x_c (x_hat is never stored: each use folds inv_std into a
+    # per-channel factor).
+    out = x_c * (gamma.reshape(bshape) * inv_std)
     out += beta.reshape(bshape)
-    return out, BatchNormCache(x_hat, inv_std, gamma.reshape(bshape), axes, train), running
-
+    return out, BatchNormCache(x_c, inv_std, gamma.reshape(bshape), axes, train), running
 
 def _channel_dot(xp, a, b):
     """Per-channel sum of ``a * b`` over every axis but 1, as a (C,) array.
@@ -134,20 +135,20 @@ def batch_norm_backward(dout, cache):
     dx : array like ``x``
     dgamma, dbeta : (C,) arrays
     """
-    x_hat, inv_std, gamma, axes, train = cache
-    if tuple(dout.shape) != tuple(x_hat.shape):
-        raise ValueError(f"dout must have the forward output's shape {tuple(x_hat.shape)}, got {tuple(dout.shape)}")
+    x_c, inv_std, gamma, axes, train = cache
+    if tuple(dout.shape) != tuple(x_c.shape):
+        raise ValueError(f"dout must have the forward output's shape {tuple(x_c.shape)}, got {tuple(dout.shape)}")
     xp = get_array_module(dout)
     bshape = gamma.shape
     dbeta = dout.sum(axis=axes).reshape(bshape)
-    dgamma = _channel_dot(xp, dout, x_hat).reshape(bshape)
+    dgamma = _channel_dot(xp, dout, x_c).reshape(bshape) * inv_std  # sum dout * x_hat
     scale = gamma * inv_std
     if train:
         # mu and var depend on every x of the channel: subtract the mean of dout
         # and its projection on x_hat (dgamma / m is that projection's coefficient):
         # dx = scale * (dout - dbeta / m - x_hat * dgamma / m), in four passes.
         m = dout.size // dout.shape[1]
-        dx = x_hat * (-scale * dgamma / m)
+        dx = x_c * (-scale * inv_std * dgamma / m)
         dx += scale * dout
         dx -= scale * dbeta / m
     else:

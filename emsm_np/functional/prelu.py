@@ -14,18 +14,19 @@ A per-channel slope ``a_c`` sums over the batch and spatial axes (all but 1);
 a single slope sums over everything.
 
 Computed without ``where`` (see ``relu.py``: it is ~10x slower than arithmetic
-on a patternless mask), from the negative part ``x_neg = min(x, 0)``::
+on a patternless mask), through the local slope ``s = a + (1 - a) [x > 0]``
+(exactly 1 or a), kept from the forward pass::
 
-    out   = max(x, 0) + a * x_neg                 (exact: one term is 0)
-    dL/dx = dout * (a + (1 - a) [x > 0])
-    dL/da = sum dout * x_neg
+    out   = x * s
+    dL/dx = dout * s
+    dL/da = sum dout * min(x, 0)
 """
 from collections import namedtuple
 
 from .._checks import check_array
 from ..backend import device_of, get_array_module
 
-PReluCache = namedtuple("PReluCache", ["x_neg", "slope", "positive", "weight_shape"])
+PReluCache = namedtuple("PReluCache", ["x", "local_slope", "weight_shape"])
 
 
 def _slope_shape(x, weight):
@@ -63,11 +64,10 @@ def prelu_forward(x, weight):
         raise TypeError(f"x has dtype {x.dtype} but weight has dtype {weight.dtype}; cast x with x.astype({weight.dtype})")
     xp = get_array_module(x)
     slope = weight.reshape(_slope_shape(x, weight))
-    positive = x > 0
-    x_neg = xp.minimum(x, xp.zeros((), dtype=x.dtype))
-    out = xp.maximum(x, xp.zeros((), dtype=x.dtype))
-    out += slope * x_neg
-    return out, PReluCache(x_neg, slope, positive, weight.shape)
+    non_positive = x <= 0
+    local_slope = xp.multiply(non_positive, slope, dtype=x.dtype)
+    local_slope += ~non_positive  # exactly 1 where x > 0 (or NaN), exactly a elsewhere
+    return x * local_slope, PReluCache(x, local_slope, weight.shape)
 
 
 def prelu_backward(dout, cache):
@@ -84,13 +84,11 @@ def prelu_backward(dout, cache):
     dweight : array like ``weight``, (1,) or (C,)
     """
     xp = get_array_module(dout)
-    x_neg, slope, positive, weight_shape = cache
-    if tuple(dout.shape) != tuple(x_neg.shape):
-        raise ValueError(f"dout must have the forward output's shape {tuple(x_neg.shape)}, got {tuple(dout.shape)}")
-    # Local derivative: 1 where x > 0, a elsewhere.
-    dx = xp.multiply(positive, 1 - slope, dtype=dout.dtype)
-    dx += slope
-    dx *= dout
+    x, local_slope, weight_shape = cache
+    if tuple(dout.shape) != tuple(x.shape):
+        raise ValueError(f"dout must have the forward output's shape {tuple(x.shape)}, got {tuple(dout.shape)}")
+    dx = dout * local_slope
+    x_neg = xp.minimum(x, xp.zeros((), dtype=x.dtype))
     # Only the non-positive inputs were scaled by a, so only they feed dL/da.
     if weight_shape[0] == 1:
         dweight = xp.vdot(dout.ravel(), x_neg.ravel()).reshape(weight_shape)
