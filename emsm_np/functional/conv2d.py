@@ -11,7 +11,7 @@ same row order, this is one matrix product, and its gradients are the two
 others (``G = dL/dOut`` as an (F, N*Ho*Wo) matrix)::
 
     Out  = Wm @ Col + b
-    dWm  = G @ Col^T
+    dWm  = G @ Col^T   (computed as its transpose Col @ G^T)
     dCol = Wm^T @ G,    dx = col2im(dCol) (sums overlapping windows, drops padding)
     db   = sum of G over (n, oy, ox)
 
@@ -183,7 +183,7 @@ def conv2d_backward(dout, cache, need_dx=True):
     (sy, sx), (ph, pw) = stride, padding
 
     dbias = dout.sum(axis=(0, 2, 3)) if has_bias else None
-    dw_mat = xp.zeros((F, kh * kw * C), dtype=dtype)
+    dw_t = xp.zeros((kh * kw * C, F), dtype=dtype)  # dWm^T
     dx = xp.empty((N, C, H, W), dtype=dtype) if need_dx else None
     textbook_dx = C < F
     # Wf: the flipped kernel with the roles of C and F swapped, columns (i', j', f).
@@ -198,7 +198,9 @@ def conv2d_backward(dout, cache, need_dx=True):
         m = chunk.stop - chunk.start
         col = _chunk_col(x, chunk, (kh, kw), stride, padding, (Ho, Wo), col_buf)
         g = dout[chunk].transpose(1, 0, 2, 3)  # (F, m, Ho, Wo): columns (n, oy, ox) like Col
-        dw_mat += g.reshape(F, m * Ho * Wo) @ col.T  # dWm = G Col^T, summed over chunks
+        # dWm^T = Col G^T, summed over chunks (this orientation of the product ran
+        # 15-25% faster than G Col^T in OpenBLAS at LiuNet's shapes)
+        dw_t += col @ g.reshape(F, m * Ho * Wo).T
         if not need_dx:
             continue
         if textbook_dx:  # dx = col2im(Wm^T G): dCol has kh*kw*C rows, fewer than kh*kw*F
@@ -211,5 +213,5 @@ def conv2d_backward(dout, cache, need_dx=True):
         im2col(gd[:, :, ph:, pw:], (kh, kw), (1, 1), (0, 0), (H, W), out=gcol)
         dx_mat = wf_mat @ gcol.reshape(kh * kw * F, m * H * W)  # dx = Wf im2col(gd)
         dx[chunk] = dx_mat.reshape(C, m, H, W).transpose(1, 0, 2, 3)
-    dweight = xp.ascontiguousarray(dw_mat.reshape(F, kh, kw, C).transpose(0, 3, 1, 2))
+    dweight = xp.ascontiguousarray(dw_t.reshape(kh, kw, C, F).transpose(3, 2, 0, 1))
     return dx, dweight, dbias
