@@ -178,6 +178,9 @@ def test_training_on_the_gpu_matches_the_cpu(xp, tmp_path):
     np.testing.assert_allclose(gpu_loss, cpu_loss, rtol=0.05)
 
 
+# NumPy warns about the overflow on the way; the point is the error that follows.
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 def test_divergence_is_reported_as_such(tmp_path):
     with pytest.raises(FloatingPointError, match="training diverged at iteration .*try a smaller --lr"):
         train(small_config(lr=1e4, max_iter=30), tmp_path / "r", dataset=toy_digits(), progress=False)
