@@ -5,8 +5,10 @@ import pytest
 from emsm_np import gradcheck
 from emsm_np.backend import asnumpy
 from emsm_np.functional import conv2d as conv2d_module
+from emsm_np.functional import conv2d_rows
 from emsm_np.functional.conv2d import conv2d_backward, conv2d_forward
 from emsm_np.functional.im2col import col2im
+from emsm_np.functional.im2col import im2col_rows as rows_im2col
 from emsm_np.layers.conv import Conv2d
 
 SMOOTH = 1e-7  # relative-error bound for smooth operations (STYLE.md)
@@ -21,6 +23,14 @@ CASES = [
     ((1, 2, 5, 5), (2, 5, 5), 3, 2),
     ((2, 2, 3, 4), (3, 2, 2), 1, 3),
 ]
+
+
+@pytest.fixture(autouse=True, params=["im2col", "rows"])
+def route(request, monkeypatch):
+    """Run every test twice: with the full im2col only, and with the row im2col
+    (conv2d_rows.py) wherever the stride is 1, whatever the channel count."""
+    monkeypatch.setattr(conv2d_rows, "ROWS_MIN_DEPTH", 10**9 if request.param == "im2col" else 0)
+    return request.param
 
 
 def on(xp, layer):
@@ -125,6 +135,28 @@ def test_conv2d_batch_chunking_changes_no_result(xp, monkeypatch):
     chunked_grads = conv2d_backward(dout, chunked[1])
     for a, c in zip((whole[0],) + whole_grads, (chunked[0],) + chunked_grads):
         np.testing.assert_allclose(asnumpy(c), asnumpy(a), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("C, F, kernel, padding", [(64, 64, 3, 1), (32, 64, 5, 2), (40, 8, (3, 2), (0, 1))])
+def test_conv2d_wide_layers_take_the_row_route_with_the_same_result(monkeypatch, C, F, kernel, padding):
+    # At the default threshold, layers like LiuNet's and LeNet's second go through
+    # conv2d_rows for the forward and for dx; all three results must equal the
+    # full-im2col route's.
+    monkeypatch.undo()  # the default ROWS_MIN_DEPTH
+    kh, kw = pair(kernel)
+    x, w, b = random_case((3, C, 7, 6), (F, kh, kw), np.random.default_rng(13))
+    dout_shape = (3, F, 7 + 2 * pair(padding)[0] - kh + 1, 6 + 2 * pair(padding)[1] - kw + 1)
+    dout = np.random.default_rng(14).standard_normal(dout_shape)
+    calls = []
+    monkeypatch.setattr(conv2d_rows, "im2col_rows", lambda *a, **k: calls.append(1) or rows_im2col(*a, **k))
+    out, cache = conv2d_forward(x, w, b, 1, padding)
+    grads = conv2d_backward(dout, cache)
+    assert calls, "the row route was not taken"
+    monkeypatch.setattr(conv2d_rows, "ROWS_MIN_DEPTH", 10**9)
+    ref_out, ref_cache = conv2d_forward(x, w, b, 1, padding)
+    for got, want in zip((out,) + grads, (ref_out,) + conv2d_backward(dout, ref_cache)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out, loop_conv2d(x, w, b, 1, padding), rtol=1e-12, atol=1e-12)
 
 
 def test_conv2d_float32_in_float32_out_and_inputs_untouched():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from emsm_np.backend import asnumpy
-from emsm_np.functional.im2col import as_pair, col2im, im2col, output_size
+from emsm_np.functional.im2col import as_pair, col2im, im2col, im2col_rows, output_size
 
 # (A, B, H, W), kernel, stride, padding
 GEOMETRIES = [
@@ -48,6 +48,23 @@ def test_col2im_is_the_adjoint_of_im2col(xp, shape, kernel, stride, padding):
     lhs = float((im2col(x, kernel, stride, padding, out_size) * c).sum())
     rhs = float((x * col2im(c, shape, stride, padding)).sum())
     assert abs(lhs - rhs) < 1e-12 * max(1.0, abs(lhs))
+
+
+@pytest.mark.parametrize("shape, kw, padding", [
+    ((2, 3, 5, 7), 3, (1, 1)), ((1, 2, 4, 4), 2, (0, 0)), ((2, 1, 3, 2), 5, (2, 2)), ((1, 1, 3, 3), 3, (0, 2)),
+])
+def test_im2col_rows_matches_loop_reference_and_overwrites_its_buffer(xp, shape, kw, padding):
+    # rows[j, a, b, y, ox] = xpad[a, b, y, ox + j]: the full im2col's (i=0, j) slices
+    # over every padded row. A buffer full of garbage must come back fully written.
+    x = np.random.default_rng(2).standard_normal(shape)
+    A, B, H, W = shape
+    (ph, pw), Wo = padding, W + 2 * padding[1] - kw + 1
+    # the loop im2col with a 1 x kw kernel and every padded row as an output row
+    expected = loop_im2col(x, (1, kw), (1, 1), (ph, pw), (H + 2 * ph, Wo), 0.0)[0]
+    buf = xp.full((kw, A, B, H + 2 * ph, Wo), np.nan)
+    rows = im2col_rows(xp.asarray(x), kw, padding, Wo, out=buf)
+    np.testing.assert_array_equal(asnumpy(rows), expected)
+    np.testing.assert_array_equal(asnumpy(im2col_rows(xp.asarray(x), kw, padding, Wo)), expected)
 
 
 def pytorch_pool_output_size(size, k, s, p, ceil_mode):
