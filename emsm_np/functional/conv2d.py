@@ -199,7 +199,6 @@ def conv2d_backward(dout, cache, need_dx=True):
     (sy, sx), (ph, pw) = stride, padding
 
     dbias = dout.sum(axis=(0, 2, 3)) if has_bias else None
-    dw_t = xp.zeros((kh * kw * C, F), dtype=dtype)  # dWm^T
     dx = xp.empty((N, C, H, W), dtype=dtype) if need_dx else None
     # Wf: the flipped kernel with the roles of C and F swapped, axes (c, i', j', f).
     wf4 = w_mat.reshape(F, kh, kw, C)[:, ::-1, ::-1, :].transpose(3, 1, 2, 0)
@@ -211,21 +210,30 @@ def conv2d_backward(dout, cache, need_dx=True):
         bytes_per_item = rows.rows_bytes_per_item(F, C, (kh, kw), Ho + 2 * dx_padding[0], W, dtype.itemsize)
         rows.conv2d_rows(dout, wf4, dx_padding, _batch_chunks(xp, N, bytes_per_item), dx)
         loop_dx = False
+    loop_dw = True  # dW in the chunk loop below, as Col G^T
+    if stride == (1, 1) and kw * C >= rows.ROWS_MIN_DEPTH:  # the forward's route
+        bytes_per_item = rows.rows_bytes_per_item(C, F, (kh, kw), H + 2 * ph, Wo, x.dtype.itemsize)
+        dweight = rows.conv2d_rows_weight_grad(x, dout, (kh, kw), padding, _batch_chunks(xp, N, bytes_per_item))
+        if not loop_dx:
+            return dx, dweight, dbias
+        loop_dw = False
+    dw_t = xp.zeros((kh * kw * C, F), dtype=dtype) if loop_dw else None  # dWm^T
     textbook_dx = C < F
     wf_mat = wf4.reshape(C, kh * kw * F)  # columns (i', j', f)
     # gd must hold g's last row, at (kh-1) + (Ho-1)*sy, and every row that dx reads.
     gd_rows = max(kh + (Ho - 1) * sy, ph + H + kh - 1)
     gd_cols = max(kw + (Wo - 1) * sx, pw + W + kw - 1)
     chunks = _batch_chunks(xp, N, kh * kw * C * Ho * Wo * x.dtype.itemsize)
-    col_buf = xp.empty(kh * kw * C * chunks[0].stop * Ho * Wo, dtype=x.dtype)
+    col_buf = xp.empty(kh * kw * C * chunks[0].stop * Ho * Wo, dtype=x.dtype) if loop_dw else None
     gcol_buf = xp.empty(kh * kw * F * chunks[0].stop * H * W, dtype=dtype) if loop_dx and not textbook_dx else None
     for chunk in chunks:
         m = chunk.stop - chunk.start
-        col = _chunk_col(x, chunk, (kh, kw), stride, padding, (Ho, Wo), col_buf)
         g = dout[chunk].transpose(1, 0, 2, 3)  # (F, m, Ho, Wo): columns (n, oy, ox) like Col
-        # dWm^T = Col G^T, summed over chunks (this orientation of the product ran
-        # 15-25% faster than G Col^T in OpenBLAS at LiuNet's shapes)
-        dw_t += col @ g.reshape(F, m * Ho * Wo).T
+        if loop_dw:
+            col = _chunk_col(x, chunk, (kh, kw), stride, padding, (Ho, Wo), col_buf)
+            # dWm^T = Col G^T, summed over chunks (this orientation of the product
+            # ran 15-25% faster than G Col^T in OpenBLAS at LiuNet's shapes)
+            dw_t += col @ g.reshape(F, m * Ho * Wo).T
         if not loop_dx:
             continue
         if textbook_dx:  # dx = col2im(Wm^T G): dCol has kh*kw*C rows, fewer than kh*kw*F
@@ -238,5 +246,6 @@ def conv2d_backward(dout, cache, need_dx=True):
         im2col(gd[:, :, ph:, pw:], (kh, kw), (1, 1), (0, 0), (H, W), out=gcol)
         dx_mat = wf_mat @ gcol.reshape(kh * kw * F, m * H * W)  # dx = Wf im2col(gd)
         dx[chunk] = dx_mat.reshape(C, m, H, W).transpose(1, 0, 2, 3)
-    dweight = xp.ascontiguousarray(dw_t.reshape(kh, kw, C, F).transpose(3, 2, 0, 1))
+    if loop_dw:
+        dweight = xp.ascontiguousarray(dw_t.reshape(kh, kw, C, F).transpose(3, 2, 0, 1))
     return dx, dweight, dbias

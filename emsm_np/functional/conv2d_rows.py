@@ -91,3 +91,54 @@ def conv2d_rows(x, w4, padding, chunks, out, bias=None):
         if bias is not None:
             o += bias.reshape(F, 1, 1, 1)
     return out
+
+
+def conv2d_rows_weight_grad(x, dout, kernel_size, padding, chunks):
+    """Weight gradient of :func:`conv2d_rows` (stride 1), by the same row im2col.
+
+    ``dW[f, c, i, j] = sum_{n, oy, ox} g[f, n, oy, ox] * xpad[c, n, oy + i, ox + j]``.
+    Writing ``y = oy + i`` and spreading ``g`` kh times, each copy ``i`` rows lower
+    on the padded rows (zero where ``y - i`` is not an output row)::
+
+        Gv[(i, f), (n, y, ox)] = g[f, n, y - i, ox]                 (kh*F, N*Hb*Wo)
+
+    the sum is one GEMM with the row im2col ``R`` of the forward::
+
+        dWr = Gv @ R^T,    dWr[(i, f), (j, c)] = dW[f, c, i, j]
+
+    (Measured: 13% faster than the full im2col's ``Col G^T`` at LiuNet's 3x3
+    layers; as fast at LeNet's 5x5.)
+
+    Parameters
+    ----------
+    x : (N, C, H, W) array, the forward's input
+    dout : (N, F, Ho, Wo) array, the gradient with respect to the output
+    kernel_size : pair (kh, kw)
+    padding : pair (ph, pw), as in the forward
+    chunks : list of batch slices (bounded buffers; the sum runs over them)
+
+    Returns
+    -------
+    dweight : (F, C, kh, kw) array
+    """
+    xp = get_array_module(x, dout)
+    N, C, H, W = x.shape
+    _, F, Ho, Wo = dout.shape
+    (kh, kw), (ph, _) = kernel_size, padding
+    Hb = H + 2 * ph
+    dtype = xp.result_type(x, dout)
+    largest = max(chunk.stop - chunk.start for chunk in chunks)
+    r_buf = xp.empty(kw * C * largest * Hb * Wo, dtype=x.dtype)
+    gv_buf = xp.empty(kh * F * largest * Hb * Wo, dtype=dout.dtype)
+    dw_rows = xp.zeros((kh * F, kw * C), dtype=dtype)
+    x_cn, g_fn = x.transpose(1, 0, 2, 3), dout.transpose(1, 0, 2, 3)
+    for chunk in chunks:
+        m = chunk.stop - chunk.start
+        r = im2col_rows(x_cn[:, chunk], kw, padding, Wo, out=r_buf[: kw * C * m * Hb * Wo].reshape(kw, C, m, Hb, Wo))
+        gv = gv_buf[: kh * F * m * Hb * Wo].reshape(kh, F, m, Hb, Wo)
+        for i in range(kh):
+            gv[i, :, :, :i] = 0
+            gv[i, :, :, i + Ho :] = 0
+            gv[i, :, :, i : i + Ho] = g_fn[:, chunk]
+        dw_rows += gv.reshape(kh * F, m * Hb * Wo) @ r.reshape(kw * C, m * Hb * Wo).T
+    return xp.ascontiguousarray(dw_rows.reshape(kh, F, kw, C).transpose(1, 3, 0, 2))
