@@ -107,10 +107,15 @@ def test_liunet_mnist_pooling_7x7_to_4x4_keeps_the_last_row_and_column():
 
 
 def test_max_pool2d_ties_send_the_gradient_to_the_first_max_in_window_order(xp):
-    x = xp.asarray(np.array([[[[1.0, 1.0], [1.0, 1.0]], [[0.0, 2.0], [2.0, 2.0]]]]))  # (1, 2, 2, 2)
-    out, cache = max_pool2d_forward(x, 2)
-    dx = asnumpy(max_pool2d_backward(xp.ones_like(out), cache))
-    np.testing.assert_array_equal(dx, [[[[1, 0], [0, 0]], [[0, 1], [0, 0]]]])
+    # The third window's maximum 5 sits in both rows: the upper one, (0, 1), is
+    # first in window order although the lower one, (1, 0), is further left.
+    windows = [[[1.0, 1.0], [1.0, 1.0]], [[0.0, 2.0], [2.0, 2.0]], [[1.0, 5.0], [5.0, 0.0]]]
+    first_max = [[[1, 0], [0, 0]], [[0, 1], [0, 0]], [[0, 1], [0, 0]]]
+    x = xp.asarray(np.array([windows]))  # (1, 3, 2, 2)
+    for args in [(2,), ((2, 2), (2, 2), (0, 0), True), (2, 1)]:  # pairs route, ceil mode, im2col route
+        out, cache = max_pool2d_forward(x, *args)
+        dx = asnumpy(max_pool2d_backward(xp.ones_like(out), cache))
+        np.testing.assert_array_equal(dx, [first_max])
 
 
 def test_max_pool2d_inputs_untouched_and_no_params():

@@ -42,6 +42,17 @@ backward writes each view once with ``winner[k] * dout`` (no zero fill, no
 summing col2im; 3x faster at 64x64x28x28), then cuts or zero-extends it to
 ``x``'s shape. (The forward stays on im2col: the max over contiguous copies
 measured faster than over the strided views.)
+
+The 2x2 windows at stride 2 of every network here take a shorter route still:
+the max of a window is the max of its two row maxima, each the max of a pair
+of neighbours. Two maxima over strided views give the output, and two boolean
+"picks" record the choice: ``right`` (N, C, 2*Ho, Wo), true where a row's right
+element beat its left one strictly, and ``lower`` (N, C, Ho, Wo), true where the
+lower row's max beat the upper's strictly. Ties keep the earlier element at
+each step, and taking columns first, then rows, that is the first maximum in
+row-by-row window order (PyTorch's rule). Backward undoes the two steps:
+``dout`` goes to the lower or upper row, then to the right or left element.
+(Forward 40% faster than im2col and the mask at 64x32x28x28; backward as fast.)
 """
 from collections import namedtuple
 
@@ -49,9 +60,53 @@ from .._checks import check_array
 from ..backend import get_array_module
 from .im2col import as_pair, col2im, im2col, output_size
 
+# winner: the im2col and tiled routes' (kh*kw, N, C, Ho, Wo) mask, or the pairs
+# route's (right, lower) picks; route: "im2col", "tiled" or "pairs".
 MaxPool2dCache = namedtuple(
-    "MaxPool2dCache", ["winner", "x_shape", "kernel_size", "stride", "padding", "tiled"]
+    "MaxPool2dCache", ["winner", "x_shape", "kernel_size", "stride", "padding", "route"]
 )
+
+
+def _pairs_forward(xp, x, Ho, Wo):
+    """2x2 windows at stride 2: maxima of neighbour pairs, columns then rows."""
+    N, C, H, W = x.shape
+    if (H, W) != (2 * Ho, 2 * Wo):
+        if 2 * Ho <= H and 2 * Wo <= W:  # floor mode: the last row/column is in no window
+            x = x[:, :, : 2 * Ho, : 2 * Wo]
+        else:  # ceil mode: a last partial window, completed with -inf (never wins)
+            x_full = xp.full((N, C, 2 * Ho, 2 * Wo), -xp.inf, dtype=x.dtype)
+            x_full[:, :, :H, :W] = x
+            x = x_full
+    left, right = x[..., 0::2], x[..., 1::2]
+    right_won = right > left  # strictly: a tie keeps the left (earlier) element
+    row_max = xp.maximum(left, right)  # (N, C, 2*Ho, Wo)
+    upper, lower = row_max[:, :, 0::2], row_max[:, :, 1::2]
+    lower_won = lower > upper
+    return xp.maximum(upper, lower), (right_won, lower_won)
+
+
+def _pairs_backward(xp, dout, picks, x_shape):
+    """dx of :func:`_pairs_forward`: dout to the winning row, then to the winning element."""
+    right_won, lower_won = picks
+    N, C, Ho, Wo = dout.shape
+    d_rows = xp.empty((N, C, 2 * Ho, Wo), dtype=dout.dtype)
+    xp.multiply(dout, lower_won, out=d_rows[:, :, 1::2])
+    xp.subtract(dout, d_rows[:, :, 1::2], out=d_rows[:, :, 0::2])  # dout where the upper row won, else 0
+    dx = xp.empty((N, C, 2 * Ho, 2 * Wo), dtype=dout.dtype)
+    xp.multiply(d_rows, right_won, out=dx[..., 1::2])
+    xp.subtract(d_rows, dx[..., 1::2], out=dx[..., 0::2])
+    return _fit(xp, dx, x_shape)
+
+
+def _fit(xp, dx, x_shape):
+    """Cut or zero-extend a tiled image's gradient to x's shape."""
+    H, W = x_shape[2:]
+    if (H, W) == dx.shape[2:]:
+        return dx
+    out = xp.zeros(x_shape, dtype=dx.dtype)
+    h, w = min(H, dx.shape[2]), min(W, dx.shape[3])
+    out[:, :, :h, :w] = dx[:, :, :h, :w]
+    return out
 
 
 def pool_params(kernel_size, stride, padding):
@@ -97,6 +152,9 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
         )
     Ho = output_size(H, kh, sy, ph, ceil_mode)
     Wo = output_size(W, kw, sx, pw, ceil_mode)
+    if kernel_size == stride == (2, 2) and padding == (0, 0):
+        out, picks = _pairs_forward(xp, x, Ho, Wo)
+        return out, MaxPool2dCache(picks, x.shape, kernel_size, stride, padding, "pairs")
 
     col = im2col(x, kernel_size, stride, padding, (Ho, Wo), pad_value=-xp.inf)
     col = col.reshape(kh * kw, N, C, Ho, Wo)
@@ -108,8 +166,8 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
         xp.equal(col[k], out, out=winner[k])
         winner[k] &= ~taken
         taken |= winner[k]
-    tiled = stride == kernel_size and padding == (0, 0)
-    return out, MaxPool2dCache(winner, x.shape, kernel_size, stride, padding, tiled)
+    route = "tiled" if stride == kernel_size and padding == (0, 0) else "im2col"
+    return out, MaxPool2dCache(winner, x.shape, kernel_size, stride, padding, route)
 
 
 def max_pool2d_backward(dout, cache):
@@ -125,27 +183,22 @@ def max_pool2d_backward(dout, cache):
     dx : (N, C, H, W) array of ``dout.dtype``
     """
     xp = get_array_module(dout)
-    winner, x_shape, (kh, kw), stride, padding, tiled = cache
-    if tuple(dout.shape) != tuple(winner.shape[1:]):
+    winner, x_shape, (kh, kw), stride, padding, route = cache
+    N, C, Ho, Wo = winner[1].shape if route == "pairs" else winner.shape[1:]
+    if tuple(dout.shape) != (N, C, Ho, Wo):
         raise ValueError(
-            f"dout must have the forward output's shape {tuple(winner.shape[1:])}, "
-            f"got {tuple(dout.shape)}"
+            f"dout must have the forward output's shape {(N, C, Ho, Wo)}, got {tuple(dout.shape)}"
         )
-    if tiled:
+    if route == "pairs":
+        return _pairs_backward(xp, dout, winner, x_shape)
+    if route == "tiled":
         # Every element of the tiled image is in exactly one window: write each
         # offset's view of dx once, then cut or zero-extend to x's shape.
-        N, C, Ho, Wo = dout.shape
         dxs = xp.empty((N, C, Ho * kh, Wo * kw), dtype=dout.dtype)
         for k in range(kh * kw):
             i, j = divmod(k, kw)
             xp.multiply(winner[k], dout, out=dxs[:, :, i::kh, j::kw])
-        H, W = x_shape[2:]
-        if (H, W) == dxs.shape[2:]:
-            return dxs
-        dx = xp.zeros(x_shape, dtype=dout.dtype)
-        h, w = min(H, Ho * kh), min(W, Wo * kw)
-        dx[:, :, :h, :w] = dxs[:, :, :h, :w]
-        return dx
+        return _fit(xp, dxs, x_shape)
     # dcol[k] holds dout where offset k won its window, 0 elsewhere. (A product
     # with the mask: several times faster than xp.where here.)
     dcol = winner * dout[None]
