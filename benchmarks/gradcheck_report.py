@@ -44,6 +44,10 @@ def layers():
                                   ((1, 3, 6, 8), (2, 2, 4), 2, 0), ((1, 2, 5, 5), (2, 5, 5), 3, 2)]:
         conv.append(gradcheck.check_layer(Conv2d(xs[1], f, (kh, kw), s, p, dtype=F64, rng=1), rng.standard_normal(xs)))
     out["Conv2d (4 stride/padding/kernel cases, non-square)"] = worst(conv)
+    # kw*C >= ROWS_MIN_DEPTH at stride 1: forward, dx and dW through conv2d_rows.py
+    rows = [gradcheck.check_layer(Conv2d(c, f, k, 1, p, dtype=F64, rng=1), rng.standard_normal((2, c, 5, 6)))
+            for c, f, k, p in [(24, 24, 3, 1), (16, 16, (5, 4), 2)]]
+    out["Conv2d, row im2col route (stride 1, kw*C >= 64)"] = worst(rows)
     pool = [gradcheck.check_layer(MaxPool2d(k, s, p, ceil_mode=c), spread(xs))
             for xs, k, s, p, c in [((2, 2, 6, 6), 2, 2, 0, False), ((1, 2, 7, 7), 2, 2, 0, True),
                                    ((1, 2, 7, 6), 3, 2, 1, True), ((2, 1, 5, 5), 3, 2, 0, False)]]
