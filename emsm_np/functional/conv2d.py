@@ -50,9 +50,9 @@ work, not what is computed. The backward pass rebuilds each chunk's ``Col`` from
 about 20% faster than holding the 115 MB ``Col`` (fresh pages on every call),
 and it keeps the cache small. On the GPU the whole batch is one chunk.
 
-At stride 1 with enough input channels (``kw*C >= ROWS_MIN_DEPTH``) the forward,
-and the input gradient by the flipped-kernel form, run instead through a row
-im2col (kw copies of the input instead of kh*kw, then one GEMM and kh shifted
+At stride 1 with enough input channels (``kw*C >= ROWS_MIN_DEPTH``) the forward
+and the weight gradient, and (with ``kw*F >= ROWS_MIN_DEPTH``) the input gradient
+by the flipped-kernel form, run instead through a row im2col (kw copies of the input instead of kh*kw, then one GEMM and kh shifted
 sums; ``conv2d_rows.py`` derives it): the same sums in another order, 15-25%
 faster at LiuNet's and LeNet's shapes. Every network in ``emsm_np.models``
 takes that route for all but its first convolution.
