@@ -25,11 +25,14 @@ CASES = [
 ]
 
 
-@pytest.fixture(autouse=True, params=["im2col", "rows"])
+@pytest.fixture(autouse=True, params=["im2col", "per-image", "rows"])
 def route(request, monkeypatch):
-    """Run every test twice: with the full im2col only, and with the row im2col
-    (conv2d_rows.py) wherever the stride is 1, whatever the channel count."""
-    monkeypatch.setattr(conv2d_rows, "ROWS_MIN_DEPTH", 10**9 if request.param == "im2col" else 0)
+    """Run every test on each route, whatever the channel count: the full im2col
+    with one GEMM per chunk, the full im2col with one GEMM per image (the route
+    of thin first layers), and the row im2col (conv2d_rows.py) wherever the
+    stride is 1."""
+    monkeypatch.setattr(conv2d_rows, "ROWS_MIN_DEPTH", 0 if request.param == "rows" else 10**9)
+    monkeypatch.setattr(conv2d_module, "PER_IMAGE_MAX_DEPTH", 10**9 if request.param == "per-image" else 0)
     return request.param
 
 
@@ -142,7 +145,7 @@ def test_conv2d_wide_layers_take_the_row_route_with_the_same_result(monkeypatch,
     # At the default threshold, layers like LiuNet's and LeNet's second go through
     # conv2d_rows for the forward and for dx; all three results must equal the
     # full-im2col route's.
-    monkeypatch.undo()  # the default ROWS_MIN_DEPTH
+    monkeypatch.undo()  # the default thresholds
     kh, kw = pair(kernel)
     x, w, b = random_case((3, C, 7, 6), (F, kh, kw), np.random.default_rng(13))
     dout_shape = (3, F, 7 + 2 * pair(padding)[0] - kh + 1, 6 + 2 * pair(padding)[1] - kw + 1)

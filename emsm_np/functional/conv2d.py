@@ -67,6 +67,11 @@ from . import conv2d_rows as rows
 from .im2col import as_pair, col2im, im2col, output_size
 
 COL_CHUNK_BYTES = 4 * 2**20
+# Up to this many rows of Col (kh*kw*C: a first layer's 1 or 3 channels), Wm is
+# so thin that one GEMM per image, writing straight into out's (F, Ho*Wo) block,
+# beats one big GEMM and the transposed copy of its result (measured 3.7x faster
+# forward, 1.7x backward, for LeNet's 1 -> 32 channels 5x5 at batch 64).
+PER_IMAGE_MAX_DEPTH = 64
 
 Conv2dCache = namedtuple(
     "Conv2dCache", ["x", "w_mat", "kernel_size", "stride", "padding", "has_bias"]
@@ -150,8 +155,16 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
         return out, Conv2dCache(x, w_mat, (kh, kw), stride, padding, bias is not None)
     chunks = _batch_chunks(xp, N, kh * kw * C * Ho * Wo * x.dtype.itemsize)
     buf = xp.empty(kh * kw * C * chunks[0].stop * Ho * Wo, dtype=x.dtype)
+    per_image = kh * kw * C <= PER_IMAGE_MAX_DEPTH
     for chunk in chunks:
         col = _chunk_col(x, chunk, (kh, kw), stride, padding, (Ho, Wo), buf)
+        if per_image:  # out[n] = Wm @ Col[:, columns of image n], for every n of the chunk
+            m = chunk.stop - chunk.start
+            out_n = out[chunk].reshape(m, F, Ho * Wo)
+            xp.matmul(w_mat, col.reshape(kh * kw * C, m, Ho * Wo).transpose(1, 0, 2), out=out_n)
+            if bias is not None:
+                out_n += bias.reshape(1, F, 1)
+            continue
         out_mat = (w_mat @ col).reshape(F, -1, Ho, Wo)  # (F, m, Ho, Wo)
         # Back to (m, F, Ho, Wo); the bias is added during that one copy.
         out_mat = out_mat.transpose(1, 0, 2, 3)
@@ -231,9 +244,13 @@ def conv2d_backward(dout, cache, need_dx=True):
         g = dout[chunk].transpose(1, 0, 2, 3)  # (F, m, Ho, Wo): columns (n, oy, ox) like Col
         if loop_dw:
             col = _chunk_col(x, chunk, (kh, kw), stride, padding, (Ho, Wo), col_buf)
-            # dWm^T = Col G^T, summed over chunks (this orientation of the product
-            # ran 15-25% faster than G Col^T in OpenBLAS at LiuNet's shapes)
-            dw_t += col @ g.reshape(F, m * Ho * Wo).T
+            if kh * kw * C <= PER_IMAGE_MAX_DEPTH:  # thin Col: sum of per-image products
+                col_n = col.reshape(kh * kw * C, m, Ho * Wo).transpose(1, 0, 2)
+                dw_t += xp.matmul(col_n, dout[chunk].reshape(m, F, Ho * Wo).transpose(0, 2, 1)).sum(axis=0)
+            else:
+                # dWm^T = Col G^T, summed over chunks (this orientation of the product
+                # ran 15-25% faster than G Col^T in OpenBLAS at LiuNet's shapes)
+                dw_t += col @ g.reshape(F, m * Ho * Wo).T
         if not loop_dx:
             continue
         if textbook_dx:  # dx = col2im(Wm^T G): dCol has kh*kw*C rows, fewer than kh*kw*F
