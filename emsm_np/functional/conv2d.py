@@ -52,8 +52,9 @@ and it keeps the cache small. On the GPU the whole batch is one chunk.
 
 At stride 1 with enough input channels (``kw*C >= ROWS_MIN_DEPTH``) the forward
 and the weight gradient, and (with ``kw*F >= ROWS_MIN_DEPTH``) the input gradient
-by the flipped-kernel form, run instead through a row im2col (kw copies of the input instead of kh*kw, then one GEMM and kh shifted
-sums; ``conv2d_rows.py`` derives it): the same sums in another order, 15-25%
+by the flipped-kernel form, run instead through a row im2col (kw copies of the
+input instead of kh*kw, then one GEMM and kh shifted sums; ``conv2d_rows.py``
+derives it): the same sums in another order, 15-25%
 faster at LiuNet's and LeNet's shapes. Every network in ``emsm_np.models``
 takes that route for all but its first convolution.
 """
@@ -148,7 +149,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
     dtype = xp.result_type(x, weight)
 
     out = xp.empty((N, F, Ho, Wo), dtype=dtype)
-    if stride == (1, 1) and kw * C >= rows.ROWS_MIN_DEPTH:
+    if rows.takes_rows(stride, kw, C):
         bytes_per_item = rows.rows_bytes_per_item(C, F, (kh, kw), H + 2 * padding[0], Wo, x.dtype.itemsize)
         chunks = _batch_chunks(xp, N, bytes_per_item)
         rows.conv2d_rows(x, weight.transpose(0, 2, 3, 1), padding, chunks, out, bias)
@@ -216,7 +217,7 @@ def conv2d_backward(dout, cache, need_dx=True):
     # Wf: the flipped kernel with the roles of C and F swapped, axes (c, i', j', f).
     wf4 = w_mat.reshape(F, kh, kw, C)[:, ::-1, ::-1, :].transpose(3, 1, 2, 0)
     loop_dx = need_dx  # dx in the chunk loop below, by col2im or by im2col(gd)
-    if need_dx and stride == (1, 1) and kw * F >= rows.ROWS_MIN_DEPTH and ph < kh and pw < kw:
+    if need_dx and rows.takes_rows(stride, kw, F) and ph < kh and pw < kw:
         # dx = dout convolved with Wf, padded by (kh-1-ph, kw-1-pw): a stride-1
         # convolution from F channels to C, at H x W.
         dx_padding = (kh - 1 - ph, kw - 1 - pw)
@@ -224,7 +225,7 @@ def conv2d_backward(dout, cache, need_dx=True):
         rows.conv2d_rows(dout, wf4, dx_padding, _batch_chunks(xp, N, bytes_per_item), dx)
         loop_dx = False
     loop_dw = True  # dW in the chunk loop below, as Col G^T
-    if stride == (1, 1) and kw * C >= rows.ROWS_MIN_DEPTH:  # the forward's route
+    if rows.takes_rows(stride, kw, C):  # the forward's route
         bytes_per_item = rows.rows_bytes_per_item(C, F, (kh, kw), H + 2 * ph, Wo, x.dtype.itemsize)
         dweight = rows.conv2d_rows_weight_grad(x, dout, (kh, kw), padding, _batch_chunks(xp, N, bytes_per_item))
         if not loop_dx:

@@ -41,6 +41,11 @@ from .im2col import im2col_rows
 ROWS_MIN_DEPTH = 64  # kw*C from which the row form was measured faster than im2col
 
 
+def takes_rows(stride, kernel_width, channels):
+    """Whether a convolution with this stride, kw and input channels uses the row im2col."""
+    return stride == (1, 1) and kernel_width * channels >= ROWS_MIN_DEPTH
+
+
 def rows_bytes_per_item(C, F, kernel_size, padded_height, out_width, itemsize):
     """Bytes of ``R`` and ``P`` for one batch item (to size the batch chunks)."""
     kh, kw = kernel_size
