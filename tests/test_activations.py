@@ -66,15 +66,19 @@ def test_prelu_functional_gradients_match_finite_differences(xp):
     assert max(errors.values()) < KINKED, errors
 
 
+@pytest.mark.parametrize("slopes", [[0.1, 0.2, 0.7], [0.0, 1.0, 0.3], [-0.3, 1.5, 0.2]])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_prelu_forward_matches_per_channel_formula(dtype):
-    # Exactly, in either precision: x where x > 0 (slope 1, not 1 - a + a), a * x elsewhere.
+def test_prelu_forward_matches_per_channel_formula(dtype, slopes):
+    # Exactly, in either precision, with slopes inside [0, 1] (the max(H, a) form) and
+    # outside (the general form): x where x > 0 (slope 1, not 1 - a + a), a * x elsewhere;
+    # the cached local slope is exactly 1 or a.
     x = off_kink(np, (2, 3, 2, 2), 9).astype(dtype)
-    a = np.array([0.1, 0.2, 0.7], dtype=dtype)
-    out, _ = prelu_forward(x, a)
+    a = np.array(slopes, dtype=dtype)
+    out, cache = prelu_forward(x, a)
     for c in range(3):
         v = x[:, c]
         np.testing.assert_array_equal(out[:, c], np.where(v > 0, v, a[c] * v))
+        np.testing.assert_array_equal(cache.local_slope[:, c], np.where(v > 0, dtype(1), a[c]))
 
 
 def test_prelu_defaults_to_one_slope_of_a_quarter():
