@@ -233,19 +233,21 @@ def conv2d_backward(dout, cache, need_dx=True):
         loop_dw = False
     dw_t = xp.zeros((kh * kw * C, F), dtype=dtype) if loop_dw else None  # dWm^T
     textbook_dx = C < F
-    wf_mat = wf4.reshape(C, kh * kw * F)  # columns (i', j', f)
+    flipped_dx = loop_dx and not textbook_dx
+    wf_mat = wf4.reshape(C, kh * kw * F) if flipped_dx else None  # columns (i', j', f)
+    per_image = kh * kw * C <= PER_IMAGE_MAX_DEPTH  # thin Col: dW as a sum of per-image products
     # gd must hold g's last row, at (kh-1) + (Ho-1)*sy, and every row that dx reads.
     gd_rows = max(kh + (Ho - 1) * sy, ph + H + kh - 1)
     gd_cols = max(kw + (Wo - 1) * sx, pw + W + kw - 1)
     chunks = _batch_chunks(xp, N, kh * kw * C * Ho * Wo * x.dtype.itemsize)
     col_buf = xp.empty(kh * kw * C * chunks[0].stop * Ho * Wo, dtype=x.dtype) if loop_dw else None
-    gcol_buf = xp.empty(kh * kw * F * chunks[0].stop * H * W, dtype=dtype) if loop_dx and not textbook_dx else None
+    gcol_buf = xp.empty(kh * kw * F * chunks[0].stop * H * W, dtype=dtype) if flipped_dx else None
     for chunk in chunks:
         m = chunk.stop - chunk.start
         g = dout[chunk].transpose(1, 0, 2, 3)  # (F, m, Ho, Wo): columns (n, oy, ox) like Col
         if loop_dw:
             col = _chunk_col(x, chunk, (kh, kw), stride, padding, (Ho, Wo), col_buf)
-            if kh * kw * C <= PER_IMAGE_MAX_DEPTH:  # thin Col: sum of per-image products
+            if per_image:
                 col_n = col.reshape(kh * kw * C, m, Ho * Wo).transpose(1, 0, 2)
                 dw_t += xp.matmul(col_n, dout[chunk].reshape(m, F, Ho * Wo).transpose(0, 2, 1)).sum(axis=0)
             else:

@@ -40,8 +40,9 @@ in at most one window, so offset ``(i, j)`` of all windows is the strided view
 ``dx[:, :, i::kh, j::kw]`` of an image extended to ``(Ho*kh, Wo*kw)``, and
 backward writes each view once with ``winner[k] * dout`` (no zero fill, no
 summing col2im; 3x faster at 64x64x28x28), then cuts or zero-extends it to
-``x``'s shape. (The forward stays on im2col: the max over contiguous copies
-measured faster than over the strided views.)
+``x``'s shape. (For general tiled windows the forward stays on im2col: the
+max over contiguous copies measured faster than kh*kw maxima over strided
+views.)
 
 The 2x2 windows at stride 2 of every network here take a shorter route still:
 the max of a window is the max of its two row maxima, each the max of a pair
