@@ -35,6 +35,7 @@ from collections import namedtuple
 
 from .._checks import check_array, check_float
 from ..backend import device_of, get_array_module
+from ..parallel import for_slices
 
 BatchNormCache = namedtuple("BatchNormCache", ["x_centered", "inv_std", "gamma", "axes", "train"])
 RunningStats = namedtuple("RunningStats", ["mean", "var"])
@@ -90,28 +91,40 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, train=True, mo
     """
     momentum, eps = _check_bn_inputs(x, gamma, beta, running_mean, running_var, train, momentum, eps)
     xp = get_array_module(x)
+    C = x.shape[1]
+    m = x.size // C
     axes = (0,) + tuple(range(2, x.ndim))
-    # (1, C, 1, 1): per-channel vectors broadcast against x along axis 1.
-    bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
     if train:
-        m = x.size // x.shape[1]
-        mu = x.mean(axis=axes, keepdims=True)
-        x_c = x - mu
-        var = _channel_dot(xp, x_c, x_c).reshape(bshape) / m
-        new_mean = (1 - momentum) * running_mean + momentum * mu.reshape(-1)
-        new_var = (1 - momentum) * running_var + momentum * var.reshape(-1) * (m / (m - 1))
+        mu, var = xp.empty(C, dtype=x.dtype), xp.empty(C, dtype=x.dtype)
+    else:
+        mu, var = running_mean, running_var
+    inv_std = xp.empty(C, dtype=x.dtype)
+    x_c, out = xp.empty_like(x), xp.empty_like(x)
+
+    def channels(s):  # a slice of the channels; slices run in parallel threads (parallel.py)
+        sl = (slice(None), s)
+        per_channel = (1, -1) + (1,) * (x.ndim - 2)  # broadcast (c,) against x[:, s]
+        if train:
+            mu[s] = x[sl].mean(axis=axes)
+        xp.subtract(x[sl], mu[s].reshape(per_channel), out=x_c[sl])
+        if train:
+            var[s] = _channel_dot(xp, x_c[sl], x_c[sl]) / m
+        inv_std[s] = 1.0 / xp.sqrt(var[s] + eps)
+        # out = gamma * x_hat + beta with x_hat = x_c * inv_std, in two passes over x_c;
+        # the cache keeps x_c (x_hat is never stored: each use folds inv_std into a
+        # per-channel factor).
+        xp.multiply(x_c[sl], (gamma[s] * inv_std[s]).reshape(per_channel), out=out[sl])
+        out[sl] += beta[s].reshape(per_channel)
+
+    for_slices(xp, C, x.size, channels)
+    if train:
+        new_mean = (1 - momentum) * running_mean + momentum * mu
+        new_var = (1 - momentum) * running_var + momentum * var * (m / (m - 1))
         running = RunningStats(new_mean.astype(x.dtype, copy=False), new_var.astype(x.dtype, copy=False))
     else:
-        x_c = x - running_mean.reshape(bshape)
-        var = running_var.reshape(bshape)
         running = RunningStats(running_mean, running_var)
-    inv_std = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
-    # out = gamma * x_hat + beta with x_hat = x_c * inv_std, in two passes over x_c;
-    # the cache keeps x_c (x_hat is never stored: each use folds inv_std into a
-    # per-channel factor).
-    out = x_c * (gamma.reshape(bshape) * inv_std)
-    out += beta.reshape(bshape)
-    return out, BatchNormCache(x_c, inv_std, gamma.reshape(bshape), axes, train), running
+    return out, BatchNormCache(x_c, inv_std, gamma, axes, train), running
+
 
 def _channel_dot(xp, a, b):
     """Per-channel sum of ``a * b`` over every axis but 1, as a (C,) array.
@@ -139,19 +152,27 @@ def batch_norm_backward(dout, cache):
     if tuple(dout.shape) != tuple(x_c.shape):
         raise ValueError(f"dout must have the forward output's shape {tuple(x_c.shape)}, got {tuple(dout.shape)}")
     xp = get_array_module(dout)
-    bshape = gamma.shape
-    dbeta = dout.sum(axis=axes).reshape(bshape)
-    dgamma = _channel_dot(xp, dout, x_c).reshape(bshape) * inv_std  # sum dout * x_hat
-    scale = gamma * inv_std
-    if train:
-        # mu and var depend on every x of the channel: subtract the mean of dout
-        # and its projection on x_hat (dgamma / m is that projection's coefficient):
-        # dx = scale * (dout - dbeta / m - x_hat * dgamma / m), in four passes.
-        m = dout.size // dout.shape[1]
-        dx = x_c * (-scale * inv_std * dgamma / m)
-        dx += scale * dout
-        dx -= scale * dbeta / m
-    else:
-        # Running statistics are constants here: out is affine in x.
-        dx = scale * dout
-    return dx, dgamma.reshape(-1), dbeta.reshape(-1)
+    C = x_c.shape[1]
+    m = dout.size // C
+    dx = xp.empty(dout.shape, dtype=xp.result_type(dout, x_c))
+    dgamma, dbeta = xp.empty(C, dtype=dx.dtype), xp.empty(C, dtype=dx.dtype)
+
+    def channels(s):  # a slice of the channels; slices run in parallel threads (parallel.py)
+        sl = (slice(None), s)
+        per_channel = (1, -1) + (1,) * (dout.ndim - 2)  # broadcast (c,) against dout[:, s]
+        dbeta[s] = dout[sl].sum(axis=axes)
+        dgamma[s] = _channel_dot(xp, dout[sl], x_c[sl]) * inv_std[s]  # sum dout * x_hat
+        scale = gamma[s] * inv_std[s]
+        if train:
+            # mu and var depend on every x of the channel: subtract the mean of dout
+            # and its projection on x_hat (dgamma / m is that projection's coefficient):
+            # dx = scale * (dout - dbeta / m - x_hat * dgamma / m), in four passes.
+            xp.multiply(x_c[sl], (-scale * inv_std[s] * dgamma[s] / m).reshape(per_channel), out=dx[sl])
+            dx[sl] += scale.reshape(per_channel) * dout[sl]
+            dx[sl] -= (scale * dbeta[s] / m).reshape(per_channel)
+        else:
+            # Running statistics are constants here: out is affine in x.
+            xp.multiply(dout[sl], scale.reshape(per_channel), out=dx[sl])
+
+    for_slices(xp, C, dout.size, channels)
+    return dx, dgamma, dbeta

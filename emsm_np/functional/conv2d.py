@@ -64,6 +64,7 @@ import numpy as np
 
 from .._checks import check_array
 from ..backend import get_array_module
+from ..parallel import map_groups, num_threads
 from . import conv2d_rows as rows
 from .im2col import as_pair, col2im, im2col, output_size
 
@@ -106,7 +107,8 @@ def _batch_chunks(xp, n, col_bytes_per_item):
     """Slices of the batch, of near-equal size, each with a Col of ~COL_CHUNK_BYTES."""
     if xp is not np:
         return [slice(0, n)]
-    pieces = max(1, min(n, -(-n * col_bytes_per_item // COL_CHUNK_BYTES)))
+    # At least one chunk per worker thread (see parallel.py), if the batch allows.
+    pieces = max(1, min(n, max(num_threads(), -(-n * col_bytes_per_item // COL_CHUNK_BYTES))))
     size = -(-n // pieces)
     return [slice(start, min(n, start + size)) for start in range(0, n, size)]
 
@@ -154,25 +156,28 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
         chunks = _batch_chunks(xp, N, bytes_per_item)
         rows.conv2d_rows(x, weight.transpose(0, 2, 3, 1), padding, chunks, out, bias)
         return out, Conv2dCache(x, w_mat, (kh, kw), stride, padding, bias is not None)
-    chunks = _batch_chunks(xp, N, kh * kw * C * Ho * Wo * x.dtype.itemsize)
-    buf = xp.empty(kh * kw * C * chunks[0].stop * Ho * Wo, dtype=x.dtype)
     per_image = kh * kw * C <= PER_IMAGE_MAX_DEPTH
-    for chunk in chunks:
-        col = _chunk_col(x, chunk, (kh, kw), stride, padding, (Ho, Wo), buf)
-        if per_image:  # out[n] = Wm @ Col[:, columns of image n], for every n of the chunk
-            m = chunk.stop - chunk.start
-            out_n = out[chunk].reshape(m, F, Ho * Wo)
-            xp.matmul(w_mat, col.reshape(kh * kw * C, m, Ho * Wo).transpose(1, 0, 2), out=out_n)
-            if bias is not None:
-                out_n += bias.reshape(1, F, 1)
-            continue
-        out_mat = (w_mat @ col).reshape(F, -1, Ho, Wo)  # (F, m, Ho, Wo)
-        # Back to (m, F, Ho, Wo); the bias is added during that one copy.
-        out_mat = out_mat.transpose(1, 0, 2, 3)
-        if bias is None:
-            out[chunk] = out_mat
-        else:
-            xp.add(out_mat, bias.reshape(1, F, 1, 1), out=out[chunk])
+
+    def run(group):  # the chunks of one worker thread (parallel.py), through its own buffer
+        buf = xp.empty(kh * kw * C * max(c.stop - c.start for c in group) * Ho * Wo, dtype=x.dtype)
+        for chunk in group:
+            col = _chunk_col(x, chunk, (kh, kw), stride, padding, (Ho, Wo), buf)
+            if per_image:  # out[n] = Wm @ Col[:, columns of image n], for every n of the chunk
+                m = chunk.stop - chunk.start
+                out_n = out[chunk].reshape(m, F, Ho * Wo)
+                xp.matmul(w_mat, col.reshape(kh * kw * C, m, Ho * Wo).transpose(1, 0, 2), out=out_n)
+                if bias is not None:
+                    out_n += bias.reshape(1, F, 1)
+                continue
+            out_mat = (w_mat @ col).reshape(F, -1, Ho, Wo)  # (F, m, Ho, Wo)
+            # Back to (m, F, Ho, Wo); the bias is added during that one copy.
+            out_mat = out_mat.transpose(1, 0, 2, 3)
+            if bias is None:
+                out[chunk] = out_mat
+            else:
+                xp.add(out_mat, bias.reshape(1, F, 1, 1), out=out[chunk])
+
+    map_groups(xp, run, _batch_chunks(xp, N, kh * kw * C * Ho * Wo * x.dtype.itemsize))
     return out, Conv2dCache(x, w_mat, (kh, kw), stride, padding, bias is not None)
 
 
@@ -231,7 +236,6 @@ def conv2d_backward(dout, cache, need_dx=True):
         if not loop_dx:
             return dx, dweight, dbias
         loop_dw = False
-    dw_t = xp.zeros((kh * kw * C, F), dtype=dtype) if loop_dw else None  # dWm^T
     textbook_dx = C < F
     flipped_dx = loop_dx and not textbook_dx
     wf_mat = wf4.reshape(C, kh * kw * F) if flipped_dx else None  # columns (i', j', f)
@@ -239,33 +243,42 @@ def conv2d_backward(dout, cache, need_dx=True):
     # gd must hold g's last row, at (kh-1) + (Ho-1)*sy, and every row that dx reads.
     gd_rows = max(kh + (Ho - 1) * sy, ph + H + kh - 1)
     gd_cols = max(kw + (Wo - 1) * sx, pw + W + kw - 1)
-    chunks = _batch_chunks(xp, N, kh * kw * C * Ho * Wo * x.dtype.itemsize)
-    col_buf = xp.empty(kh * kw * C * chunks[0].stop * Ho * Wo, dtype=x.dtype) if loop_dw else None
-    gcol_buf = xp.empty(kh * kw * F * chunks[0].stop * H * W, dtype=dtype) if flipped_dx else None
-    for chunk in chunks:
-        m = chunk.stop - chunk.start
-        g = dout[chunk].transpose(1, 0, 2, 3)  # (F, m, Ho, Wo): columns (n, oy, ox) like Col
-        if loop_dw:
-            col = _chunk_col(x, chunk, (kh, kw), stride, padding, (Ho, Wo), col_buf)
-            if per_image:
-                col_n = col.reshape(kh * kw * C, m, Ho * Wo).transpose(1, 0, 2)
-                dw_t += xp.matmul(col_n, dout[chunk].reshape(m, F, Ho * Wo).transpose(0, 2, 1)).sum(axis=0)
-            else:
-                # dWm^T = Col G^T, summed over chunks (this orientation of the product
-                # ran 15-25% faster than G Col^T in OpenBLAS at LiuNet's shapes)
-                dw_t += col @ g.reshape(F, m * Ho * Wo).T
-        if not loop_dx:
-            continue
-        if textbook_dx:  # dx = col2im(Wm^T G): dCol has kh*kw*C rows, fewer than kh*kw*F
-            dcol = (w_mat.T @ g.reshape(F, m * Ho * Wo)).reshape(kh, kw, C, m, Ho, Wo)
-            dx[chunk] = col2im(dcol, (C, m, H, W), stride, padding).transpose(1, 0, 2, 3)
-            continue
-        gd = xp.zeros((F, m, gd_rows, gd_cols), dtype=dtype)
-        gd[:, :, kh - 1 : kh - 1 + sy * Ho : sy, kw - 1 : kw - 1 + sx * Wo : sx] = g
-        gcol = gcol_buf[: kh * kw * F * m * H * W].reshape(kh, kw, F, m, H, W)
-        im2col(gd[:, :, ph:, pw:], (kh, kw), (1, 1), (0, 0), (H, W), out=gcol)
-        dx_mat = wf_mat @ gcol.reshape(kh * kw * F, m * H * W)  # dx = Wf im2col(gd)
-        dx[chunk] = dx_mat.reshape(C, m, H, W).transpose(1, 0, 2, 3)
+
+    def run(group):  # one worker thread's chunks: their dx, and their part of dWm^T
+        largest = max(c.stop - c.start for c in group)
+        col_buf = xp.empty(kh * kw * C * largest * Ho * Wo, dtype=x.dtype) if loop_dw else None
+        gcol_buf = xp.empty(kh * kw * F * largest * H * W, dtype=dtype) if flipped_dx else None
+        dw_t = xp.zeros((kh * kw * C, F), dtype=dtype) if loop_dw else None
+        for chunk in group:
+            m = chunk.stop - chunk.start
+            g = dout[chunk].transpose(1, 0, 2, 3)  # (F, m, Ho, Wo): columns (n, oy, ox) like Col
+            if loop_dw:
+                col = _chunk_col(x, chunk, (kh, kw), stride, padding, (Ho, Wo), col_buf)
+                if per_image:
+                    col_n = col.reshape(kh * kw * C, m, Ho * Wo).transpose(1, 0, 2)
+                    dw_t += xp.matmul(col_n, dout[chunk].reshape(m, F, Ho * Wo).transpose(0, 2, 1)).sum(axis=0)
+                else:
+                    # dWm^T = Col G^T, summed over chunks (this orientation of the product
+                    # ran 15-25% faster than G Col^T in OpenBLAS at LiuNet's shapes)
+                    dw_t += col @ g.reshape(F, m * Ho * Wo).T
+            if not loop_dx:
+                continue
+            if textbook_dx:  # dx = col2im(Wm^T G): dCol has kh*kw*C rows, fewer than kh*kw*F
+                dcol = (w_mat.T @ g.reshape(F, m * Ho * Wo)).reshape(kh, kw, C, m, Ho, Wo)
+                dx[chunk] = col2im(dcol, (C, m, H, W), stride, padding).transpose(1, 0, 2, 3)
+                continue
+            gd = xp.zeros((F, m, gd_rows, gd_cols), dtype=dtype)
+            gd[:, :, kh - 1 : kh - 1 + sy * Ho : sy, kw - 1 : kw - 1 + sx * Wo : sx] = g
+            gcol = gcol_buf[: kh * kw * F * m * H * W].reshape(kh, kw, F, m, H, W)
+            im2col(gd[:, :, ph:, pw:], (kh, kw), (1, 1), (0, 0), (H, W), out=gcol)
+            dx_mat = wf_mat @ gcol.reshape(kh * kw * F, m * H * W)  # dx = Wf im2col(gd)
+            dx[chunk] = dx_mat.reshape(C, m, H, W).transpose(1, 0, 2, 3)
+        return dw_t
+
+    parts = map_groups(xp, run, _batch_chunks(xp, N, kh * kw * C * Ho * Wo * x.dtype.itemsize))
     if loop_dw:
+        dw_t = parts[0]
+        for part in parts[1:]:  # in group order: deterministic
+            dw_t += part
         dweight = xp.ascontiguousarray(dw_t.reshape(kh, kw, C, F).transpose(3, 2, 0, 1))
     return dx, dweight, dbias

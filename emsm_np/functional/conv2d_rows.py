@@ -36,6 +36,7 @@ The same routine computes the input gradient at stride 1 (see ``conv2d.py``):
 ``kh - 1 - ph``, whose "channels" are the F filters.
 """
 from ..backend import get_array_module
+from ..parallel import map_groups
 from .im2col import im2col_rows
 
 ROWS_MIN_DEPTH = 64  # kw*C from which the row form was measured faster than im2col
@@ -75,26 +76,30 @@ def conv2d_rows(x, w4, padding, chunks, out, bias=None):
     (ph, pw), (Ho, Wo) = padding, out.shape[2:]
     Hb = H + 2 * ph
     w_rows = w4.transpose(1, 0, 2, 3).reshape(kh * F, kw * C)  # rows (i, f), columns (j, c)
-    largest = max(chunk.stop - chunk.start for chunk in chunks)
-    r_buf = xp.empty(kw * C * largest * Hb * Wo, dtype=x.dtype)
-    p_buf = xp.empty(kh * F * largest * Hb * Wo, dtype=out.dtype)
     x_cn = x.transpose(1, 0, 2, 3)  # (C, N, H, W): R's columns then run over (n, y, ox)
-    for chunk in chunks:
-        m = chunk.stop - chunk.start
-        r = im2col_rows(x_cn[:, chunk], kw, padding, Wo, out=r_buf[: kw * C * m * Hb * Wo].reshape(kw, C, m, Hb, Wo))
-        p = p_buf[: kh * F * m * Hb * Wo].reshape(kh * F, m * Hb * Wo)
-        xp.matmul(w_rows, r.reshape(kw * C, m * Hb * Wo), out=p)
-        p = p.reshape(kh, F, m, Hb, Wo)
-        o = out[chunk].transpose(1, 0, 2, 3)  # (F, m, Ho, Wo) view of out
-        # out[n, f, oy, ox] = sum_i P[i, f, n, oy + i, ox]
-        if kh == 1:
-            o[...] = p[0, :, :, :Ho]
-        else:
-            xp.add(p[0, :, :, :Ho], p[1, :, :, 1 : 1 + Ho], out=o)
-        for i in range(2, kh):
-            o += p[i, :, :, i : i + Ho]
-        if bias is not None:
-            o += bias.reshape(F, 1, 1, 1)
+
+    def run(group):  # the chunks of one worker thread, through its own buffers
+        largest = max(chunk.stop - chunk.start for chunk in group)
+        r_buf = xp.empty(kw * C * largest * Hb * Wo, dtype=x.dtype)
+        p_buf = xp.empty(kh * F * largest * Hb * Wo, dtype=out.dtype)
+        for chunk in group:
+            m = chunk.stop - chunk.start
+            r = im2col_rows(x_cn[:, chunk], kw, padding, Wo, out=r_buf[: kw * C * m * Hb * Wo].reshape(kw, C, m, Hb, Wo))
+            p = p_buf[: kh * F * m * Hb * Wo].reshape(kh * F, m * Hb * Wo)
+            xp.matmul(w_rows, r.reshape(kw * C, m * Hb * Wo), out=p)
+            p = p.reshape(kh, F, m, Hb, Wo)
+            o = out[chunk].transpose(1, 0, 2, 3)  # (F, m, Ho, Wo) view of out
+            # out[n, f, oy, ox] = sum_i P[i, f, n, oy + i, ox]
+            if kh == 1:
+                o[...] = p[0, :, :, :Ho]
+            else:
+                xp.add(p[0, :, :, :Ho], p[1, :, :, 1 : 1 + Ho], out=o)
+            for i in range(2, kh):
+                o += p[i, :, :, i : i + Ho]
+            if bias is not None:
+                o += bias.reshape(F, 1, 1, 1)
+
+    map_groups(xp, run, chunks)
     return out
 
 
@@ -132,18 +137,26 @@ def conv2d_rows_weight_grad(x, dout, kernel_size, padding, chunks):
     (kh, kw), (ph, _) = kernel_size, padding
     Hb = H + 2 * ph
     dtype = xp.result_type(x, dout)
-    largest = max(chunk.stop - chunk.start for chunk in chunks)
-    r_buf = xp.empty(kw * C * largest * Hb * Wo, dtype=x.dtype)
-    gv_buf = xp.empty(kh * F * largest * Hb * Wo, dtype=dout.dtype)
-    dw_rows = xp.zeros((kh * F, kw * C), dtype=dtype)
     x_cn, g_fn = x.transpose(1, 0, 2, 3), dout.transpose(1, 0, 2, 3)
-    for chunk in chunks:
-        m = chunk.stop - chunk.start
-        r = im2col_rows(x_cn[:, chunk], kw, padding, Wo, out=r_buf[: kw * C * m * Hb * Wo].reshape(kw, C, m, Hb, Wo))
-        gv = gv_buf[: kh * F * m * Hb * Wo].reshape(kh, F, m, Hb, Wo)
-        for i in range(kh):
-            gv[i, :, :, :i] = 0
-            gv[i, :, :, i + Ho :] = 0
-            gv[i, :, :, i : i + Ho] = g_fn[:, chunk]
-        dw_rows += gv.reshape(kh * F, m * Hb * Wo) @ r.reshape(kw * C, m * Hb * Wo).T
+
+    def run(group):  # one worker thread's chunks: their part of the sum
+        largest = max(chunk.stop - chunk.start for chunk in group)
+        r_buf = xp.empty(kw * C * largest * Hb * Wo, dtype=x.dtype)
+        gv_buf = xp.empty(kh * F * largest * Hb * Wo, dtype=dout.dtype)
+        dw_rows = xp.zeros((kh * F, kw * C), dtype=dtype)
+        for chunk in group:
+            m = chunk.stop - chunk.start
+            r = im2col_rows(x_cn[:, chunk], kw, padding, Wo, out=r_buf[: kw * C * m * Hb * Wo].reshape(kw, C, m, Hb, Wo))
+            gv = gv_buf[: kh * F * m * Hb * Wo].reshape(kh, F, m, Hb, Wo)
+            for i in range(kh):
+                gv[i, :, :, :i] = 0
+                gv[i, :, :, i + Ho :] = 0
+                gv[i, :, :, i : i + Ho] = g_fn[:, chunk]
+            dw_rows += gv.reshape(kh * F, m * Hb * Wo) @ r.reshape(kw * C, m * Hb * Wo).T
+        return dw_rows
+
+    parts = map_groups(xp, run, chunks)
+    dw_rows = parts[0]
+    for part in parts[1:]:  # in group order: deterministic
+        dw_rows += part
     return xp.ascontiguousarray(dw_rows.reshape(kh, F, kw, C).transpose(1, 3, 0, 2))

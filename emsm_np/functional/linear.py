@@ -15,6 +15,7 @@ from collections import namedtuple
 
 from .._checks import check_array
 from ..backend import device_of, get_array_module
+from ..parallel import for_slices
 
 LinearCache = namedtuple("LinearCache", ["x", "weight", "has_bias"])
 
@@ -61,9 +62,15 @@ def linear_forward(x, weight, bias=None):
     cache : LinearCache for :func:`linear_backward`
     """
     _check_linear_inputs(x, weight, bias)
-    out = x @ weight
-    if bias is not None:
-        out = out + bias
+    xp = get_array_module(x)
+    out = xp.empty((x.shape[0], weight.shape[1]), dtype=xp.result_type(x, weight))
+
+    def rows(s):  # out[s] = x[s] @ W (+ b): the batch split between threads (parallel.py)
+        xp.matmul(x[s], weight, out=out[s])
+        if bias is not None:
+            out[s] += bias
+
+    for_slices(xp, x.shape[0], x.shape[0] * weight.size, rows)
     return out, LinearCache(x, weight, bias is not None)
 
 
@@ -86,7 +93,15 @@ def linear_backward(dout, cache):
     expected = (x.shape[0], weight.shape[1])
     if tuple(dout.shape) != expected:
         raise ValueError(f"dout must have the forward output's shape {expected}, got {tuple(dout.shape)}")
-    dx = dout @ weight.T
-    dweight = x.T @ dout
+    dx = xp.empty(x.shape, dtype=xp.result_type(dout, weight))
+
+    def rows(s):  # dx[s] = dout[s] W^T, and the batch slice's part of x^T dout
+        xp.matmul(dout[s], weight.T, out=dx[s])
+        return x[s].T @ dout[s]
+
+    parts = for_slices(xp, x.shape[0], x.shape[0] * weight.size, rows)
+    dweight = parts[0]
+    for part in parts[1:]:  # in slice order: deterministic
+        dweight += part
     dbias = xp.sum(dout, axis=0) if has_bias else None
     return dx, dweight, dbias

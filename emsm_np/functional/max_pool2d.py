@@ -59,6 +59,7 @@ from collections import namedtuple
 
 from .._checks import check_array
 from ..backend import get_array_module
+from ..parallel import for_slices
 from .im2col import as_pair, col2im, im2col, output_size
 
 # winner: the im2col and tiled routes' (kh*kw, N, C, Ho, Wo) mask, or the pairs
@@ -78,24 +79,37 @@ def _pairs_forward(xp, x, Ho, Wo):
             x_full = xp.full((N, C, 2 * Ho, 2 * Wo), -xp.inf, dtype=x.dtype)
             x_full[:, :, :H, :W] = x
             x = x_full
-    left, right = x[..., 0::2], x[..., 1::2]
-    right_won = right > left  # strictly: a tie keeps the left (earlier) element
-    row_max = xp.maximum(left, right)  # (N, C, 2*Ho, Wo)
-    upper, lower = row_max[:, :, 0::2], row_max[:, :, 1::2]
-    lower_won = lower > upper
-    return xp.maximum(upper, lower), (right_won, lower_won)
+    out = xp.empty((N, C, Ho, Wo), dtype=x.dtype)
+    right_won = xp.empty((N, C, 2 * Ho, Wo), dtype=bool)
+    lower_won = xp.empty((N, C, Ho, Wo), dtype=bool)
+
+    def part(s):  # a slice of the batch; the slices run in parallel threads (parallel.py)
+        left, right = x[s, :, :, 0::2], x[s, :, :, 1::2]
+        xp.greater(right, left, out=right_won[s])  # strictly: a tie keeps the left (earlier) element
+        row_max = xp.maximum(left, right)  # (n, C, 2*Ho, Wo)
+        upper, lower = row_max[:, :, 0::2], row_max[:, :, 1::2]
+        xp.greater(lower, upper, out=lower_won[s])
+        xp.maximum(upper, lower, out=out[s])
+
+    for_slices(xp, N, x.size, part)
+    return out, (right_won, lower_won)
 
 
 def _pairs_backward(xp, dout, picks, x_shape):
     """dx of :func:`_pairs_forward`: dout to the winning row, then to the winning element."""
     right_won, lower_won = picks
     N, C, Ho, Wo = dout.shape
-    d_rows = xp.empty((N, C, 2 * Ho, Wo), dtype=dout.dtype)
-    xp.multiply(dout, lower_won, out=d_rows[:, :, 1::2])
-    xp.subtract(dout, d_rows[:, :, 1::2], out=d_rows[:, :, 0::2])  # dout where the upper row won, else 0
     dx = xp.empty((N, C, 2 * Ho, 2 * Wo), dtype=dout.dtype)
-    xp.multiply(d_rows, right_won, out=dx[..., 1::2])
-    xp.subtract(d_rows, dx[..., 1::2], out=dx[..., 0::2])
+
+    def part(s):  # a slice of the batch; the slices run in parallel threads (parallel.py)
+        g, d = dout[s], dx[s]
+        d_rows = xp.empty(g.shape[:2] + (2 * Ho, Wo), dtype=dout.dtype)
+        xp.multiply(g, lower_won[s], out=d_rows[:, :, 1::2])
+        xp.subtract(g, d_rows[:, :, 1::2], out=d_rows[:, :, 0::2])  # dout where the upper row won, else 0
+        xp.multiply(d_rows, right_won[s], out=d[..., 1::2])
+        xp.subtract(d_rows, d[..., 1::2], out=d[..., 0::2])
+
+    for_slices(xp, N, dx.size, part)
     return _fit(xp, dx, x_shape)
 
 

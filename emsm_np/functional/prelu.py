@@ -29,6 +29,7 @@ from collections import namedtuple
 
 from .._checks import check_array
 from ..backend import device_of, get_array_module
+from ..parallel import for_slices
 
 PReluCache = namedtuple("PReluCache", ["x", "local_slope", "weight_shape"])
 
@@ -68,17 +69,24 @@ def prelu_forward(x, weight):
         raise TypeError(f"x has dtype {x.dtype} but weight has dtype {weight.dtype}; cast x with x.astype({weight.dtype})")
     xp = get_array_module(x)
     slope = weight.reshape(_slope_shape(x, weight))
-    if bool(((weight >= 0) & (weight <= 1)).all()):  # the usual slopes (PyTorch's init: 0.25)
-        # [x > 0] as 0.0/1.0, then max with a: 1 stays 1 (a <= 1), 0 becomes a (a >= 0).
-        # Two passes, no casts from bool (2x faster than the general form below).
-        local_slope = xp.empty_like(x)
-        xp.greater(x, 0, out=local_slope)
-        xp.maximum(local_slope, slope, out=local_slope)
-    else:
-        non_positive = x <= 0
-        local_slope = xp.multiply(non_positive, slope, dtype=x.dtype)
-        local_slope += ~non_positive  # exactly 1 where x > 0 (or NaN), exactly a elsewhere
-    return x * local_slope, PReluCache(x, local_slope, weight.shape)
+    usual = bool(((weight >= 0) & (weight <= 1)).all())  # the usual slopes (PyTorch's init: 0.25)
+    out, local_slope = xp.empty_like(x), xp.empty_like(x)
+
+    def part(s):  # a slice of the batch; the slices run in parallel threads (parallel.py)
+        xs, ls = x[s], local_slope[s]
+        if usual:
+            # [x > 0] as 0.0/1.0, then max with a: 1 stays 1 (a <= 1), 0 becomes a (a >= 0).
+            # Two passes, no casts from bool (2x faster than the general form below).
+            xp.greater(xs, 0, out=ls)
+            xp.maximum(ls, slope, out=ls)
+        else:
+            non_positive = xs <= 0
+            xp.multiply(non_positive, slope, out=ls)
+            ls += ~non_positive  # exactly 1 where x > 0 (or NaN), exactly a elsewhere
+        xp.multiply(xs, ls, out=out[s])
+
+    for_slices(xp, x.shape[0] if x.ndim else None, x.size, part)
+    return out, PReluCache(x, local_slope, weight.shape)
 
 
 def prelu_backward(dout, cache):
@@ -98,12 +106,20 @@ def prelu_backward(dout, cache):
     x, local_slope, weight_shape = cache
     if tuple(dout.shape) != tuple(x.shape):
         raise ValueError(f"dout must have the forward output's shape {tuple(x.shape)}, got {tuple(dout.shape)}")
-    dx = dout * local_slope
-    x_neg = xp.minimum(x, xp.zeros((), dtype=x.dtype))
-    # Only the non-positive inputs were scaled by a, so only they feed dL/da.
-    if weight_shape[0] == 1:
-        dweight = xp.vdot(dout.ravel(), x_neg.ravel()).reshape(weight_shape)
-    else:
-        N, C = dout.shape[:2]
-        dweight = xp.einsum("ncs,ncs->c", dout.reshape(N, C, -1), x_neg.reshape(N, C, -1))
+    dx = xp.empty(dout.shape, dtype=xp.result_type(dout, local_slope))
+    zero = xp.zeros((), dtype=x.dtype)
+
+    def part(s):  # a slice of the batch: its dx, and its part of dL/da
+        xp.multiply(dout[s], local_slope[s], out=dx[s])
+        # Only the non-positive inputs were scaled by a, so only they feed dL/da.
+        x_neg = xp.minimum(x[s], zero)
+        if weight_shape[0] == 1:
+            return xp.vdot(dout[s].ravel(), x_neg.ravel()).reshape(weight_shape)
+        n, C = x_neg.shape[:2]
+        return xp.einsum("ncs,ncs->c", dout[s].reshape(n, C, -1), x_neg.reshape(n, C, -1))
+
+    parts = for_slices(xp, x.shape[0] if x.ndim else None, x.size, part)
+    dweight = parts[0]
+    for p in parts[1:]:  # in slice order: deterministic
+        dweight = dweight + p
     return dx, dweight.astype(dout.dtype, copy=False)

@@ -17,6 +17,7 @@ from collections import namedtuple
 
 from .._checks import check_array
 from ..backend import get_array_module
+from ..parallel import for_slices
 
 ReluCache = namedtuple("ReluCache", ["positive"])
 
@@ -34,8 +35,14 @@ def relu_forward(x):
     cache : ReluCache, the boolean mask ``x > 0``
     """
     xp = check_array("x", x)
-    positive = x > 0
-    out = xp.maximum(x, xp.zeros((), dtype=x.dtype))
+    out, positive = xp.empty_like(x), xp.empty(x.shape, dtype=bool)
+    zero = xp.zeros((), dtype=x.dtype)
+
+    def part(s):  # a slice of the batch; the slices run in parallel threads (parallel.py)
+        xp.greater(x[s], 0, out=positive[s])
+        xp.maximum(x[s], zero, out=out[s])
+
+    for_slices(xp, x.shape[0] if x.ndim else None, x.size, part)
     return out, ReluCache(positive)
 
 
@@ -55,4 +62,7 @@ def relu_backward(dout, cache):
     positive = cache.positive
     if tuple(dout.shape) != tuple(positive.shape):
         raise ValueError(f"dout must have the forward output's shape {tuple(positive.shape)}, got {tuple(dout.shape)}")
-    return xp.multiply(dout, positive, dtype=dout.dtype)
+    dx = xp.empty(dout.shape, dtype=dout.dtype)
+    for_slices(xp, dout.shape[0] if dout.ndim else None, dout.size,
+               lambda s: xp.multiply(dout[s], positive[s], out=dx[s]))
+    return dx
