@@ -47,11 +47,14 @@ def _parser():
     t.add_argument("--device", default="cpu", help="cpu or gpu (CuPy)")
     t.add_argument("--dtype", default="float32", help="float32 or float64")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--threads", type=int, help="CPU worker threads (default: $EMSM_NUM_THREADS, else every "
+                   "usable core); a resumed run keeps its own count")
 
     e = sub.add_parser("evaluate", help="test accuracy of a run (averaged and per weak classifier)")
     e.add_argument("path", metavar="RUN_DIR_OR_CHECKPOINT")
     e.add_argument("--data-dir")
     e.add_argument("--device", default="cpu")
+    e.add_argument("--threads", type=int, help="CPU worker threads (default: $EMSM_NUM_THREADS, else every usable core)")
     return p
 
 
@@ -135,6 +138,12 @@ def main(argv=None):
 
     args = _parser().parse_args(argv)
     try:
+        if args.threads is not None:
+            if args.threads < 1:
+                raise ValueError(f"--threads must be a positive integer, got {args.threads}")
+            from .parallel import set_num_threads
+
+            set_num_threads(args.threads)
         if args.command == "train":
             return _train(args)
         return _evaluate(args)

@@ -36,7 +36,7 @@ MIN_PARALLEL_SIZE = 1 << 16
 
 _lock = threading.Lock()
 _local = threading.local()  # _local.inside is True in a worker thread
-_config = {"threads": None, "pool": None, "blas": None}
+_config = {"threads": None, "pool": None, "pid": None, "blas": None}
 
 
 def _default_threads():
@@ -76,8 +76,10 @@ def set_num_threads(n):
 
 def _pool():
     with _lock:
-        if _config["pool"] is None:
+        # A forked child inherits the pool object but not its threads: it makes its own.
+        if _config["pool"] is None or _config["pid"] != os.getpid():
             _config["pool"] = ThreadPoolExecutor(num_threads(), thread_name_prefix="emsm_np")
+            _config["pid"] = os.getpid()
         return _config["pool"]
 
 

@@ -26,3 +26,18 @@ def xp(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(params=["one-thread", "two-threads"])
+def threads(request, monkeypatch):
+    """Run a test with no worker threads, and again with two threads on every
+    operation however small (parallel.py), so that the split of the batch or the
+    channels between threads meets the same checks as the whole."""
+    from emsm_np import parallel
+
+    before = parallel.num_threads()
+    n = 1 if request.param == "one-thread" else 2
+    parallel.set_num_threads(n)
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_SIZE", 0)
+    yield n
+    parallel.set_num_threads(before)

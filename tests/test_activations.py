@@ -7,6 +7,9 @@ from emsm_np.functional.prelu import prelu_backward, prelu_forward
 from emsm_np.functional.relu import relu_backward, relu_forward
 from emsm_np.layers.activation import PReLU, ReLU
 
+# Every test runs without worker threads and with two (conftest.py: threads).
+pytestmark = pytest.mark.usefixtures("threads")
+
 KINKED = 1e-5  # relative-error bound for operations with kinks (STYLE.md)
 
 

@@ -6,6 +6,9 @@ from emsm_np import gradcheck
 from emsm_np.functional.batch_norm import batch_norm_backward, batch_norm_forward
 from emsm_np.layers.batchnorm import BatchNorm1d, BatchNorm2d
 
+# Every test runs without worker threads and with two (conftest.py: threads).
+pytestmark = pytest.mark.usefixtures("threads")
+
 SMOOTH = 1e-7  # relative-error bound for smooth operations (STYLE.md)
 SHAPES = {"1d": (BatchNorm1d, (6, 3)), "2d": (BatchNorm2d, (3, 2, 3, 2))}
 

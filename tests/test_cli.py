@@ -38,6 +38,7 @@ def test_train_then_evaluate_on_the_embedded_sample(tmp_path, capsys):
         (["--loss", "softmax", "--lam", "0.1"], "--loss softmax uses one classifier"),
         (["--data-dir", "/nonexistent/emsm"], "--data-dir /nonexistent/emsm does not exist"),
         (["--device", "gpu-9"], "device must be one of 'cpu', 'gpu'"),
+        (["--threads", "0"], "--threads must be a positive integer, got 0"),
     ],
 )
 def test_bad_options_are_one_line_errors(args, message, tmp_path, capsys):

@@ -11,6 +11,9 @@ from emsm_np.functional.im2col import col2im
 from emsm_np.functional.im2col import im2col_rows as rows_im2col
 from emsm_np.layers.conv import Conv2d
 
+# Every test runs without worker threads and with two (conftest.py: threads).
+pytestmark = pytest.mark.usefixtures("threads")
+
 SMOOTH = 1e-7  # relative-error bound for smooth operations (STYLE.md)
 
 # (N, C, H, W), (F, kh, kw), stride, padding: non-square inputs and kernels, strides

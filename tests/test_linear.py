@@ -6,6 +6,9 @@ from emsm_np import gradcheck
 from emsm_np.functional.linear import linear_backward, linear_forward
 from emsm_np.layers.linear import Linear
 
+# Every test runs without worker threads and with two (conftest.py: threads).
+pytestmark = pytest.mark.usefixtures("threads")
+
 SMOOTH = 1e-7  # relative-error bound for smooth operations (STYLE.md)
 
 

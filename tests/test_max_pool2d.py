@@ -9,6 +9,9 @@ from emsm_np.backend import asnumpy
 from emsm_np.functional.max_pool2d import max_pool2d_backward, max_pool2d_forward
 from emsm_np.layers.pool import MaxPool2d
 
+# Every test runs without worker threads and with two (conftest.py: threads).
+pytestmark = pytest.mark.usefixtures("threads")
+
 KINK = 1e-5  # relative-error bound where there are kinks, inputs kept off them (STYLE.md)
 
 # (N, C, H, W), kernel, stride, padding, ceil_mode

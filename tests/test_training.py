@@ -116,6 +116,32 @@ def test_resume_after_a_hard_kill_drops_metrics_written_after_the_checkpoint(tmp
     assert [r["iteration"] for r in read_rows(run)] == ["10", "20", "30", "40"]
 
 
+def test_resume_uses_the_thread_count_the_run_was_started_with(tmp_path):
+    from emsm_np import parallel
+
+    before = parallel.num_threads()
+    ds = toy_digits()
+    try:
+        parallel.set_num_threads(2)  # splits every convolution's batch between two threads
+        ref = train(small_config(), tmp_path / "ref", dataset=ds, progress=False)
+        run = tmp_path / "run"
+        train(small_config(max_iter=20), run, dataset=ds, progress=False)
+        cfg = json.loads((run / "config.json").read_text())
+        cfg["max_iter"] = 40
+        (run / "config.json").write_text(json.dumps(cfg))
+        parallel.set_num_threads(1)  # a session with another count resumes it
+        messages = []
+        resumed = train(None, run, resume=True, dataset=ds, progress=False, log=messages.append)
+        assert parallel.num_threads() == 2
+        assert any("using 2 CPU threads, as the run did" in m for m in messages), messages
+        assert resumed["test_accuracy"] == ref["test_accuracy"]
+        ref_w, run_w = (load_checkpoint(d / "checkpoint.npz")[0] for d in (tmp_path / "ref", run))
+        for k in ref_w:
+            np.testing.assert_array_equal(run_w[k], ref_w[k])
+    finally:
+        parallel.set_num_threads(before)
+
+
 def test_iterations_walk_through_epochs_of_full_batches():
     assert batch_position(100, 32, 0) == (0, 0)
     assert batch_position(100, 32, 2) == (0, 2)
