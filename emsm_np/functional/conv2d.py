@@ -48,7 +48,12 @@ column of ``Out`` and ``dCol`` depends on its own column of ``Col`` only (and
 work, not what is computed. The backward pass rebuilds each chunk's ``Col`` from
 ``x`` rather than keeping the forward's: on a 2-core machine at 28x28 that was
 about 20% faster than holding the 115 MB ``Col`` (fresh pages on every call),
-and it keeps the cache small. On the GPU the whole batch is one chunk.
+and it keeps the cache small. On the GPU the whole batch is one chunk. On the
+CPU the chunks are shared between worker threads (``emsm_np.parallel``), each
+with its own buffer and a one-thread BLAS: the copies and sums then use every
+core, not only the GEMMs (LiuNet's 64 -> 64 forward at batch 64: 32.8 -> 20.7 ms
+on two cores). ``dWm`` is then summed per thread, and the threads' sums are added
+in a fixed order.
 
 At stride 1 with enough input channels (``kw*C >= ROWS_MIN_DEPTH``) the forward
 and the weight gradient, and (with ``kw*F >= ROWS_MIN_DEPTH``) the input gradient
