@@ -100,15 +100,22 @@ def test_resumed_run_ends_with_exactly_the_same_numbers(tmp_path, monkeypatch):
         np.testing.assert_array_equal(ref_w[k], cut_w[k])
 
 
-def test_resume_after_a_hard_kill_drops_metrics_written_after_the_checkpoint(tmp_path):
-    ds = toy_digits()
+def reference_and_cut_run(tmp_path, ds):
+    """A 40-iteration run, and a run of the same configuration stopped after
+    iteration 20 (trained for 20, then its config.json says 40)."""
     ref = train(small_config(), tmp_path / "ref", dataset=ds, progress=False)
     run = tmp_path / "run"
     train(small_config(max_iter=20), run, dataset=ds, progress=False)
-    # pretend the run had been the 40-iteration one, killed after writing a row for 30
     cfg = json.loads((run / "config.json").read_text())
     cfg["max_iter"] = 40
     (run / "config.json").write_text(json.dumps(cfg))
+    return ref, run
+
+
+def test_resume_after_a_hard_kill_drops_metrics_written_after_the_checkpoint(tmp_path):
+    ds = toy_digits()
+    ref, run = reference_and_cut_run(tmp_path, ds)
+    # as if killed after writing a row for iteration 30
     with open(run / "metrics.csv", "a") as f:
         f.write("30,9,0.1,0.02,1,1,1,0.1,0.1\n")
     resumed = train(None, run, resume=True, dataset=ds, progress=False)
@@ -123,12 +130,7 @@ def test_resume_uses_the_thread_count_the_run_was_started_with(tmp_path):
     ds = toy_digits()
     try:
         parallel.set_num_threads(2)  # splits every convolution's batch between two threads
-        ref = train(small_config(), tmp_path / "ref", dataset=ds, progress=False)
-        run = tmp_path / "run"
-        train(small_config(max_iter=20), run, dataset=ds, progress=False)
-        cfg = json.loads((run / "config.json").read_text())
-        cfg["max_iter"] = 40
-        (run / "config.json").write_text(json.dumps(cfg))
+        ref, run = reference_and_cut_run(tmp_path, ds)
         parallel.set_num_threads(1)  # a session with another count resumes it
         messages = []
         resumed = train(None, run, resume=True, dataset=ds, progress=False, log=messages.append)
