@@ -18,6 +18,10 @@ BLAS, bit for bit the same output).
 The groups are fixed by the piece list and the thread count, never by timing,
 so results are deterministic: a sum over groups is added in group order.
 
+The BLAS limit is process-wide (threadpoolctl): operations called from several
+of the user's own threads at once still compute the right values, but may leave
+the BLAS at one thread until the last of them returns.
+
 CuPy arrays take no threads (the GPU is parallel already): the function runs
 once on every piece. So does a call from inside a worker (no nested pools),
 and every call when the thread count is 1 (:func:`set_num_threads`).
