@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["num_threads", "set_num_threads", "map_groups", "for_slices", "MIN_PARALLEL_SIZE"]
+__all__ = ["num_threads", "set_num_threads", "map_groups", "for_slices", "sum_in_order", "MIN_PARALLEL_SIZE"]
 
 # Below this many array elements, handing work to a thread (tens of microseconds)
 # costs more than a second core saves.
@@ -154,3 +154,12 @@ def for_slices(xp, n, size, fn):
     slices = [slice(n * k // parts, n * (k + 1) // parts) for k in range(parts)]
     results = map_groups(xp, lambda group: [fn(s) for s in group], slices)
     return [r for group in results for r in group]
+
+
+def sum_in_order(parts):
+    """``parts[0] + parts[1] + ...``, added left to right (the threads' partial sums:
+    a fixed order keeps results deterministic). Adds into ``parts[0]``."""
+    total = parts[0]
+    for part in parts[1:]:
+        total += part
+    return total

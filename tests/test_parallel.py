@@ -163,3 +163,11 @@ def test_threaded_linear_and_slope_gradients_equal_one_thread():
     one, two = _run_both(run)
     for a, b in zip(one, two):
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+
+
+def test_sum_in_order_adds_left_to_right():
+    # float32 spacing at 1e8 is 8: (1e8 + 3) + 3 rounds each 3 away, 1e8 + (3 + 3) gives 1e8 + 8
+    parts = [np.array([1e8], np.float32), np.array([3.0], np.float32), np.array([3.0], np.float32)]
+    assert np.float32(1e8) + (np.float32(3) + np.float32(3)) == np.float32(1e8 + 8)
+    assert parallel.sum_in_order(parts)[0] == np.float32(1e8)
+    assert parallel.sum_in_order([np.array([1.0]), np.array([2.0])])[0] == 3.0

@@ -69,7 +69,7 @@ import numpy as np
 
 from .._checks import check_array
 from ..backend import get_array_module
-from ..parallel import map_groups, num_threads
+from ..parallel import map_groups, num_threads, sum_in_order
 from . import conv2d_rows as rows
 from .im2col import as_pair, col2im, im2col, output_size
 
@@ -282,8 +282,6 @@ def conv2d_backward(dout, cache, need_dx=True):
 
     parts = map_groups(xp, run, _batch_chunks(xp, N, kh * kw * C * Ho * Wo * x.dtype.itemsize))
     if loop_dw:
-        dw_t = parts[0]
-        for part in parts[1:]:  # in group order: deterministic
-            dw_t += part
+        dw_t = sum_in_order(parts)
         dweight = xp.ascontiguousarray(dw_t.reshape(kh, kw, C, F).transpose(3, 2, 0, 1))
     return dx, dweight, dbias

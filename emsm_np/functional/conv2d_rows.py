@@ -36,7 +36,7 @@ The same routine computes the input gradient at stride 1 (see ``conv2d.py``):
 ``kh - 1 - ph``, whose "channels" are the F filters.
 """
 from ..backend import get_array_module
-from ..parallel import map_groups
+from ..parallel import map_groups, sum_in_order
 from .im2col import im2col_rows
 
 ROWS_MIN_DEPTH = 64  # kw*C from which the row form was measured faster than im2col
@@ -156,7 +156,5 @@ def conv2d_rows_weight_grad(x, dout, kernel_size, padding, chunks):
         return dw_rows
 
     parts = map_groups(xp, run, chunks)
-    dw_rows = parts[0]
-    for part in parts[1:]:  # in group order: deterministic
-        dw_rows += part
+    dw_rows = sum_in_order(parts)
     return xp.ascontiguousarray(dw_rows.reshape(kh, F, kw, C).transpose(1, 3, 0, 2))

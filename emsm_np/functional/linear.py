@@ -15,7 +15,7 @@ from collections import namedtuple
 
 from .._checks import check_array
 from ..backend import device_of, get_array_module
-from ..parallel import for_slices
+from ..parallel import for_slices, sum_in_order
 
 LinearCache = namedtuple("LinearCache", ["x", "weight", "has_bias"])
 
@@ -100,8 +100,6 @@ def linear_backward(dout, cache):
         return x[s].T @ dout[s]
 
     parts = for_slices(xp, x.shape[0], x.shape[0] * weight.size, rows)
-    dweight = parts[0]
-    for part in parts[1:]:  # in slice order: deterministic
-        dweight += part
+    dweight = sum_in_order(parts)
     dbias = xp.sum(dout, axis=0) if has_bias else None
     return dx, dweight, dbias

@@ -29,7 +29,7 @@ from collections import namedtuple
 
 from .._checks import check_array
 from ..backend import device_of, get_array_module
-from ..parallel import for_slices
+from ..parallel import for_slices, sum_in_order
 
 PReluCache = namedtuple("PReluCache", ["x", "local_slope", "weight_shape"])
 
@@ -119,7 +119,5 @@ def prelu_backward(dout, cache):
         return xp.einsum("ncs,ncs->c", dout[s].reshape(n, C, -1), x_neg.reshape(n, C, -1))
 
     parts = for_slices(xp, x.shape[0] if x.ndim else None, x.size, part)
-    dweight = parts[0]
-    for p in parts[1:]:  # in slice order: deterministic
-        dweight = dweight + p
+    dweight = sum_in_order(parts)
     return dx, dweight.astype(dout.dtype, copy=False)
