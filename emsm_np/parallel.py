@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["num_threads", "set_num_threads", "map_groups", "for_slices", "sum_in_order", "MIN_PARALLEL_SIZE"]
+__all__ = ["num_threads", "set_num_threads", "map_groups", "for_slices", "for_batch", "sum_in_order", "MIN_PARALLEL_SIZE"]
 
 # Below this many array elements, handing work to a thread (tens of microseconds)
 # costs more than a second core saves.
@@ -155,6 +155,12 @@ def for_slices(xp, n, size, fn):
     results = map_groups(xp, lambda group: [fn(s) for s in group], slices)
     return [r for group in results for r in group]
 
+
+
+def for_batch(xp, a, fn):
+    """:func:`for_slices` over the first axis of ``a``, sized by ``a`` (one call
+    with an Ellipsis for a 0-d ``a``)."""
+    return for_slices(xp, a.shape[0] if a.ndim else None, a.size, fn)
 
 def sum_in_order(parts):
     """``parts[0] + parts[1] + ...``, added left to right (the threads' partial sums:

@@ -29,7 +29,7 @@ from collections import namedtuple
 
 from .._checks import check_array
 from ..backend import device_of, get_array_module
-from ..parallel import for_slices, sum_in_order
+from ..parallel import for_batch, sum_in_order
 
 PReluCache = namedtuple("PReluCache", ["x", "local_slope", "weight_shape"])
 
@@ -85,7 +85,7 @@ def prelu_forward(x, weight):
             ls += ~non_positive  # exactly 1 where x > 0 (or NaN), exactly a elsewhere
         xp.multiply(xs, ls, out=out[s])
 
-    for_slices(xp, x.shape[0] if x.ndim else None, x.size, part)
+    for_batch(xp, x, part)
     return out, PReluCache(x, local_slope, weight.shape)
 
 
@@ -118,6 +118,6 @@ def prelu_backward(dout, cache):
         n, C = x_neg.shape[:2]
         return xp.einsum("ncs,ncs->c", dout[s].reshape(n, C, -1), x_neg.reshape(n, C, -1))
 
-    parts = for_slices(xp, x.shape[0] if x.ndim else None, x.size, part)
+    parts = for_batch(xp, x, part)
     dweight = sum_in_order(parts)
     return dx, dweight.astype(dout.dtype, copy=False)

@@ -17,7 +17,7 @@ from collections import namedtuple
 
 from .._checks import check_array
 from ..backend import get_array_module
-from ..parallel import for_slices
+from ..parallel import for_batch
 
 ReluCache = namedtuple("ReluCache", ["positive"])
 
@@ -42,7 +42,7 @@ def relu_forward(x):
         xp.greater(x[s], 0, out=positive[s])
         xp.maximum(x[s], zero, out=out[s])
 
-    for_slices(xp, x.shape[0] if x.ndim else None, x.size, part)
+    for_batch(xp, x, part)
     return out, ReluCache(positive)
 
 
@@ -63,6 +63,5 @@ def relu_backward(dout, cache):
     if tuple(dout.shape) != tuple(positive.shape):
         raise ValueError(f"dout must have the forward output's shape {tuple(positive.shape)}, got {tuple(dout.shape)}")
     dx = xp.empty(dout.shape, dtype=dout.dtype)
-    for_slices(xp, dout.shape[0] if dout.ndim else None, dout.size,
-               lambda s: xp.multiply(dout[s], positive[s], out=dx[s]))
+    for_batch(xp, dout, lambda s: xp.multiply(dout[s], positive[s], out=dx[s]))
     return dx
