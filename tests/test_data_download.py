@@ -25,6 +25,7 @@ from emsm_np.data import (
     load_dataset,
     resolve_data_dir,
 )
+from emsm_np.data import download as download_module
 from emsm_np.data import sources
 
 
@@ -75,25 +76,35 @@ def test_data_dir_argument_wins_over_environment(tmp_path, monkeypatch):
     assert resolve_data_dir() == tmp_path
 
 
-def test_missing_data_dir_is_a_value_error_naming_it(tmp_path):
+def test_missing_data_dir_is_a_value_error_naming_it_and_the_switch(tmp_path):
     missing = tmp_path / "nope"
-    with pytest.raises(ValueError, match=re.escape(f"data_dir '{missing}' does not exist or is not a directory")):
+    with pytest.raises(ValueError, match=re.escape(
+            f"data_dir (--data-dir on the command line) '{missing}' does not exist; give an existing "
+            "directory that holds the data set's files, directly or in its own folder (e.g. DIR/mnist/)")):
         resolve_data_dir(missing)
-    with pytest.raises(ValueError, match="data_dir .*nope' does not exist"):
+    with pytest.raises(ValueError, match=r"data_dir \(--data-dir on the command line\) .*nope' does not exist"):
         load_dataset("mnist", data_dir=missing)
+    a_file = tmp_path / "train-images-idx3-ubyte.gz"
+    a_file.write_bytes(b"")
+    with pytest.raises(ValueError, match=re.escape(f"'{a_file}' is a file, not a directory")):
+        load_dataset("mnist", data_dir=a_file)
+    assert leftovers(tmp_path) == ["train-images-idx3-ubyte.gz"]
 
 
 def test_missing_emsm_data_directory_is_a_value_error_naming_it(tmp_path, monkeypatch):
     monkeypatch.setenv("EMSM_DATA", str(tmp_path / "gone"))
-    with pytest.raises(ValueError, match=r"EMSM_DATA='.*gone' names a directory that does not exist"):
+    with pytest.raises(ValueError, match=r"EMSM_DATA='.*gone' names a directory that does not exist; "
+                                         r"set it to an existing directory or unset it, or pass --data-dir DIR "
+                                         r"on the command line \(data_dir=DIR in Python\), which takes precedence"):
         resolve_data_dir()
+    assert not (tmp_path / "gone").exists()
 
 
-def test_default_is_the_xdg_cache_created_on_use(tmp_path, monkeypatch):
+def test_default_is_the_xdg_cache_not_created_by_resolving_it(tmp_path, monkeypatch):
     monkeypatch.delenv("EMSM_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert resolve_data_dir() == tmp_path / "xdg" / "emsm_np"
-    assert (tmp_path / "xdg" / "emsm_np").is_dir()
+    assert not (tmp_path / "xdg").exists()  # made by the first download that writes into it
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert default_cache_dir() == tmp_path / "home" / ".cache" / "emsm_np"
@@ -129,7 +140,7 @@ def test_checksum_mismatch_leaves_neither_final_nor_temporary_file(server, tmp_p
     msg = str(info.value)
     assert f"could not download f.bin:\n  {base}f.bin: checksum mismatch, expected md5 of the file " \
            f"{expected.hexdigest}, got {hashlib.md5(b'not what was promised').hexdigest()}" in msg
-    assert not dest.exists() and leftovers(dest.parent) == []
+    assert not dest.exists() and not dest.parent.exists()  # the folder made for it is gone too
 
 
 def test_content_checksum_is_checked_on_the_decompressed_download(server, tmp_path):
@@ -158,7 +169,7 @@ def test_every_failure_is_listed_and_nothing_is_left(server, closed_port_url, tm
     msg = str(info.value)
     assert f"{base}missing.bin: HTTP Error 404" in msg
     assert f"{closed_port_url}f.bin: <urlopen error" in msg
-    assert leftovers(dest.parent) == []
+    assert not dest.parent.exists()  # neither a file nor the folder out/ made for it
 
 
 def test_urls_must_be_a_list_not_a_single_string(tmp_path):
@@ -185,12 +196,15 @@ def test_offline_error_names_missing_files_directory_and_urls(tmp_path, closed_p
     msg = str(info.value)
     names = [fname for fname, _ in source.files]
     assert msg.startswith(f"mnist: missing data file(s): {', '.join(names)}\n")
-    assert f"Put them in the directory {tmp_path / 'mnist'}\n" in msg
-    assert "or set EMSM_DATA=DIR, where DIR/mnist/ holds them" in msg
+    assert (f"Looked in {tmp_path / 'mnist'} and {tmp_path} (the data directory given as data_dir "
+            "(--data-dir on the command line)).\n") in msg
+    assert (f"Put the files in {tmp_path / 'mnist'}/ or directly in {tmp_path}, or use another data "
+            "directory DIR that holds them (in DIR/mnist/ or in DIR itself): pass --data-dir DIR on the "
+            "command line (data_dir=DIR in Python), or set EMSM_DATA=DIR.\n") in msg
     for fname in names:
         assert f"  {closed_port_url}{fname}\n" in msg
     assert "Downloading failed (offline?)" in msg and "Connection refused" in msg
-    assert leftovers(tmp_path / "mnist") == []
+    assert leftovers(tmp_path) == []  # not even an empty mnist/
 
 
 def test_official_urls_are_named_when_download_is_off(tmp_path):
@@ -198,7 +212,7 @@ def test_official_urls_are_named_when_download_is_off(tmp_path):
         load_dataset("cifar100", data_dir=tmp_path, download=False)
     msg = str(info.value)
     assert "cifar100: missing data file(s): cifar-100-python.tar.gz" in msg
-    assert f"Put them in the directory {tmp_path / 'cifar100'}" in msg
+    assert f"Put the files in {tmp_path / 'cifar100'}/ or directly in {tmp_path}," in msg
     assert "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz" in msg
     assert "(Not downloaded: download=False.)" in msg
     assert not (tmp_path / "cifar100").exists()
@@ -244,3 +258,155 @@ def test_load_mnist_downloads_into_data_dir_then_loads(server, tmp_path, monkeyp
     ds = load_dataset("mnist", data_dir=tmp_path, download=True, progress=False)
     assert ds.x_train.shape == (6, 1, 28, 28) and ds.x_test.shape == (4, 1, 28, 28)
     assert sorted(leftovers(tmp_path / "mnist")) == sorted(contents)
+
+
+# --- data directory layouts, and nothing left behind when loading fails -----
+
+def _offline(monkeypatch):
+    """Make every download fail as it does offline, after download_file made its folder."""
+    def refuse(url, out, desc, progress, timeout):
+        raise DownloadError("<urlopen error [Errno 111] Connection refused>")
+    monkeypatch.setattr(download_module, "_copy_url", refuse)
+
+
+def _no_download(monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("nothing should be downloaded")
+    monkeypatch.setattr(download_module, "download_file", fail)
+
+
+def _write(folder, contents):
+    folder.mkdir(parents=True, exist_ok=True)
+    for fname, data in contents.items():
+        (folder / fname).write_bytes(data)
+
+
+def test_files_directly_in_data_dir_are_used(tmp_path, monkeypatch):
+    source, contents = _tiny_source(monkeypatch, "mnist", [])
+    _write(tmp_path, contents)  # DIR/train-images-idx3-ubyte.gz, ...
+    _no_download(monkeypatch)
+    paths = fetch_files(source, tmp_path, progress=False)
+    assert paths == {fname: tmp_path / fname for fname in contents}
+    assert leftovers(tmp_path) == sorted(contents)  # no mnist/ made
+
+
+def test_subdir_is_used_when_both_folders_hold_every_file(tmp_path, monkeypatch):
+    source, contents = _tiny_source(monkeypatch, "mnist", [])
+    _write(tmp_path, contents)
+    _write(tmp_path / "mnist", contents)
+    paths = fetch_files(source, tmp_path, download=False)
+    assert paths == {fname: tmp_path / "mnist" / fname for fname in contents}
+
+
+def test_data_dir_named_after_the_data_set_is_used_directly(tmp_path, monkeypatch):
+    source, contents = _tiny_source(monkeypatch, "fashion-mnist", [])
+    data_dir = tmp_path / "fashion-mnist"
+    _write(data_dir, contents)
+    _no_download(monkeypatch)
+    assert fetch_files(source, data_dir, progress=False) == {f: data_dir / f for f in contents}
+    assert leftovers(data_dir) == sorted(contents)
+
+
+def test_download_into_a_data_dir_named_after_the_data_set_does_not_nest(server, tmp_path, monkeypatch):
+    root, base = server
+    source, contents = _tiny_source(monkeypatch, "mnist", [base])
+    _write(root, contents)
+    data_dir = tmp_path / "data" / "mnist"
+    data_dir.mkdir(parents=True)
+    paths = fetch_files(source, data_dir, progress=False)
+    assert paths == {fname: data_dir / fname for fname in contents}
+    assert leftovers(data_dir) == sorted(contents)  # no data/mnist/mnist/
+
+
+def test_first_download_creates_the_cache(server, tmp_path, monkeypatch):
+    root, base = server
+    monkeypatch.delenv("EMSM_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    source, contents = _tiny_source(monkeypatch, "mnist", [base])
+    _write(root, contents)
+    paths = fetch_files(source, progress=False)
+    assert paths == {fname: tmp_path / "xdg" / "emsm_np" / "mnist" / fname for fname in contents}
+
+
+def test_offline_load_leaves_nothing_in_data_dir(tmp_path, monkeypatch):
+    _offline(monkeypatch)
+    with pytest.raises(DataNotFoundError) as info:
+        load_dataset("mnist", data_dir=tmp_path, progress=False)
+    msg = str(info.value)
+    assert "mnist: missing data file(s): train-images-idx3-ubyte.gz" in msg
+    assert f"Looked in {tmp_path / 'mnist'} and {tmp_path} " in msg
+    assert "pass --data-dir DIR on the command line (data_dir=DIR in Python)" in msg
+    assert "Downloading failed (offline?)" in msg and "Connection refused" in msg
+    assert leftovers(tmp_path) == []  # no empty mnist/ left behind
+
+
+def test_offline_load_from_a_dir_named_after_the_data_set_leaves_it_as_it_was(tmp_path, monkeypatch):
+    _offline(monkeypatch)
+    data_dir = tmp_path / "mnist"
+    data_dir.mkdir()
+    with pytest.raises(DataNotFoundError) as info:
+        load_dataset("mnist", data_dir=data_dir, progress=False)
+    msg = str(info.value)
+    assert f"Put the files in {data_dir}, or use another data directory" in msg  # not mnist/mnist
+    assert data_dir.is_dir() and leftovers(data_dir) == []  # kept (it was there), nothing inside
+
+
+def test_failed_download_keeps_a_folder_that_was_already_there(tmp_path, monkeypatch):
+    _offline(monkeypatch)
+    (tmp_path / "mnist").mkdir()
+    with pytest.raises(DataNotFoundError):
+        load_dataset("mnist", data_dir=tmp_path, progress=False)
+    assert leftovers(tmp_path) == ["mnist"] and leftovers(tmp_path / "mnist") == []
+
+
+def test_offline_load_leaves_no_cache_folder(tmp_path, monkeypatch):
+    _offline(monkeypatch)
+    monkeypatch.delenv("EMSM_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    with pytest.raises(DataNotFoundError) as info:
+        load_dataset("fashion-mnist", progress=False)
+    cache = tmp_path / "xdg" / "emsm_np"
+    assert (f"Looked in {cache / 'fashion-mnist'} and {cache} (the default cache: neither data_dir "
+            "(--data-dir on the command line) nor EMSM_DATA was given).") in str(info.value)
+    assert not (tmp_path / "xdg").exists()
+    (tmp_path / "xdg").mkdir()  # a cache home that exists is kept; only emsm_np/ goes
+    with pytest.raises(DataNotFoundError):
+        load_dataset("fashion-mnist", progress=False)
+    assert leftovers(tmp_path / "xdg") == []
+
+
+def test_missing_files_error_says_the_data_dir_came_from_emsm_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMSM_DATA", str(tmp_path))
+    with pytest.raises(DataNotFoundError) as info:
+        load_dataset("cifar10", download=False)
+    assert (f"Looked in {tmp_path / 'cifar10'} and {tmp_path} (the data directory from the environment "
+            "variable EMSM_DATA).") in str(info.value)
+
+
+def test_some_files_in_each_folder_is_explained(tmp_path, monkeypatch):
+    source, contents = _tiny_source(monkeypatch, "mnist", [])
+    names = list(contents)
+    _write(tmp_path, {names[0]: contents[names[0]]})
+    _write(tmp_path / "mnist", {name: contents[name] for name in names[1:]})
+    with pytest.raises(DataNotFoundError) as info:
+        fetch_files(source, tmp_path, download=False)
+    msg = str(info.value)
+    assert msg.startswith(f"mnist: missing data file(s): {names[0]}\n")
+    assert f"{tmp_path} holds only 1 of the 4 files ({names[0]}): all must be in one folder." in msg
+
+
+def test_emsm_train_error_names_the_data_dir_switch_and_creates_nothing(tmp_path, monkeypatch, capsys):
+    from emsm_np import cli
+
+    _offline(monkeypatch)
+    monkeypatch.delenv("EMSM_DEBUG", raising=False)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    argv = ["train", "--dataset", "mnist", "--data-dir", str(data_dir),
+            "--run-dir", str(tmp_path / "run"), "--no-progress"]
+    assert cli.main(argv) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("emsm: error: mnist: missing data file(s): train-images-idx3-ubyte.gz")
+    assert f"Put the files in {data_dir / 'mnist'}/ or directly in {data_dir}" in err
+    assert "pass --data-dir DIR on the command line" in err
+    assert leftovers(data_dir) == [] and not (tmp_path / "run").exists()

@@ -1,6 +1,7 @@
 """IDX reader and the MNIST / Fashion-MNIST loaders, on small files written here."""
 import gzip
 import hashlib
+import re
 import struct
 
 import numpy as np
@@ -164,26 +165,65 @@ def test_load_mnist_with_official_checksums_rejects_other_content(tmp_path):
         load_dataset("mnist", data_dir=tmp_path, download=False)
 
 
-def test_fashion_mnist_checks_md5_of_the_gz_file(tmp_path, monkeypatch):
+def test_fashion_mnist_accepts_a_recompressed_copy_by_its_content_checksum(tmp_path, monkeypatch):
+    # Linux distributions re-compress Fashion-MNIST: other .gz bytes, same IDX content.
     contents = write_fake_mnist(tmp_path / "fashion-mnist", seed=1)
-    patch_checksums(monkeypatch, "fashion-mnist", contents, kind="file")
+    patch_checksums(monkeypatch, "fashion-mnist", contents)
+    path = tmp_path / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz"
+    before = path.read_bytes()
+    path.write_bytes(gzip.compress(contents["t10k-labels-idx1-ubyte.gz"], compresslevel=1, mtime=7))
+    assert path.read_bytes() != before
     ds = load_dataset("fashion-mnist", data_dir=tmp_path, download=False)
     assert ds.name == "fashion-mnist" and ds.x_train.shape == (20, 1, 28, 28)
-    # Same content, compressed differently: the official .gz md5 no longer matches.
-    path = tmp_path / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz"
-    path.write_bytes(gzip.compress(contents["t10k-labels-idx1-ubyte.gz"], compresslevel=1, mtime=7))
-    with pytest.raises(DataFileError, match=r"t10k-labels-idx1-ubyte\.gz: checksum mismatch, expected md5 of the file"):
+    np.testing.assert_array_equal(ds.y_test, np.arange(10))
+    # Other content under the same name still fails, naming the file.
+    write_gz(path, idx_content(np.ones(10, np.uint8), LABELS_MAGIC))
+    with pytest.raises(DataFileError, match=r"fashion-mnist/t10k-labels-idx1-ubyte\.gz: checksum mismatch, "
+                                            r"expected sha256 of the decompressed content"):
         load_dataset("fashion-mnist", data_dir=tmp_path, download=False)
 
 
-def test_official_fashion_mnist_md5s_are_the_published_ones():
-    md5s = {name: c.hexdigest for name, c in sources.SOURCES["fashion-mnist"].files}
-    assert md5s == {
-        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+def test_official_fashion_mnist_checksums_are_sha256s_of_the_decompressed_files():
+    checks = dict(sources.SOURCES["fashion-mnist"].files)
+    assert {c.algorithm for c in checks.values()} == {"sha256"}
+    assert {c.of for c in checks.values()} == {"content"}
+    assert {name: c.hexdigest for name, c in checks.items()} == {
+        "train-images-idx3-ubyte.gz": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        "train-labels-idx1-ubyte.gz": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
     }
+
+
+def test_load_fashion_mnist_with_official_checksums_rejects_other_content(tmp_path):
+    write_fake_mnist(tmp_path / "fashion-mnist")
+    with pytest.raises(DataFileError, match=r"train-images-idx3-ubyte\.gz: checksum mismatch, expected sha256 "
+                                            r"of the decompressed content c59f468a2f672dc8"):
+        load_dataset("fashion-mnist", data_dir=tmp_path, download=False)
+
+
+def test_load_mnist_from_files_directly_in_data_dir(tmp_path, monkeypatch):
+    contents = write_fake_mnist(tmp_path)  # DIR/train-images-idx3-ubyte.gz, no DIR/mnist/
+    patch_checksums(monkeypatch, "mnist", contents)
+    ds = load_dataset("mnist", data_dir=tmp_path, download=False)
+    assert ds.x_train.shape == (20, 1, 28, 28) and ds.x_test.shape == (10, 1, 28, 28)
+    assert not (tmp_path / "mnist").exists()
+
+
+def test_corrupted_file_directly_in_data_dir_is_named(tmp_path, monkeypatch):
+    contents = write_fake_mnist(tmp_path)
+    patch_checksums(monkeypatch, "mnist", contents)
+    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:-40])  # truncated
+    with pytest.raises(DataFileError) as info:
+        load_dataset("mnist", data_dir=tmp_path, download=False)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}: corrupted or truncated gzip file")
+    assert f"expected sha256 of the decompressed content {hashlib.sha256(contents[path.name]).hexdigest()}" in msg
+    # Bytes that decompress but differ: a checksum mismatch, naming the file.
+    write_gz(path, contents[path.name][:-1] + b"\x01")
+    with pytest.raises(DataFileError, match=re.escape(f"{path}: checksum mismatch")):
+        load_dataset("mnist", data_dir=tmp_path, download=False)
 
 
 def test_image_and_label_counts_must_agree(tmp_path, monkeypatch):

@@ -80,9 +80,13 @@ def load_dataset(name="mnist-sample", data_dir=None, download=True, progress=Tru
     ----------
     name : one of ``DATASET_NAMES``; "mnist-sample" (the default) is embedded
         in the package and needs neither files nor network
-    data_dir : root data directory (see :func:`~emsm_np.data.download.resolve_data_dir`);
-        the files go in its ``mnist/``, ``fashion-mnist/``, ``cifar10/`` or
-        ``cifar100/`` folder. Ignored for "mnist-sample".
+    data_dir : data directory (``--data-dir`` on the command line; see
+        :func:`~emsm_np.data.download.resolve_data_dir`). The files are read
+        from its ``mnist/``, ``fashion-mnist/``, ``cifar10/`` or ``cifar100/``
+        folder, or from the directory itself, whichever holds all of them;
+        missing files are downloaded into the data set's folder (into the
+        directory itself when it is named after the data set). Ignored for
+        "mnist-sample".
     download : download missing files from the official locations
     progress : show download progress bars
 

@@ -8,10 +8,14 @@ MNIST
     checksum accepts every faithful copy and nothing else. Mirrors, in order:
     the S3 copy that torchvision uses, then Yann LeCun's page.
 Fashion-MNIST
-    Checked by the md5 of the official .gz *files*, as published in
-    zalandoresearch/fashion-mnist's README: no copy of the data was at hand
-    to compute content checksums from. A re-compressed copy therefore fails
-    the check, and the error says what was expected.
+    Checked the same way, by the sha256 of the *decompressed* IDX content.
+    Linux distributions (Debian's ``dataset-fashion-mnist``) re-compress the
+    files, so their .gz bytes differ from the official ones and fail the md5s
+    published in zalandoresearch/fashion-mnist's README; the content checksum
+    accepts them, and any other faithful copy. The values, given as those of
+    the decompressed official files, were checked against the files of
+    Debian's ``dataset-fashion-mnist`` 0.0~git20200523.55506a9-1 (whose .gz
+    md5s differ from the published ones). One mirror: Zalando's S3 website.
 CIFAR-10 / CIFAR-100
     Checked by the md5 of the official "python version" tar.gz archives, as
     published on Alex Krizhevsky's page.
@@ -21,7 +25,7 @@ from collections import namedtuple
 from .checksums import Checksum
 
 Source = namedtuple("Source", ["name", "subdir", "files", "mirrors"])
-Source.__doc__ = """A downloadable data set: its folder under the data directory, its files
+Source.__doc__ = """A downloadable data set: its own folder (``subdir``) in the data directory, its files
 as ``(file name, Checksum)`` pairs, and base URLs tried in order (file URL = base + name)."""
 
 
@@ -41,10 +45,10 @@ MNIST_FILES = (
 )
 
 FASHION_MNIST_FILES = (
-    ("train-images-idx3-ubyte.gz", _file_md5("8d4fb7e6c68d591d4c3dfef9ec88bf0d")),
-    ("train-labels-idx1-ubyte.gz", _file_md5("25c81989df183df01b3e8a0aad5dffbe")),
-    ("t10k-images-idx3-ubyte.gz", _file_md5("bef4ecab320f06d8554ea6380940ec79")),
-    ("t10k-labels-idx1-ubyte.gz", _file_md5("bb300cfdad3c16e7a12a480ee83cd310")),
+    ("train-images-idx3-ubyte.gz", _content_sha256("c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888")),
+    ("train-labels-idx1-ubyte.gz", _content_sha256("bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9")),
+    ("t10k-images-idx3-ubyte.gz", _content_sha256("5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b")),
+    ("t10k-labels-idx1-ubyte.gz", _content_sha256("0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34")),
 )
 
 SOURCES = {
