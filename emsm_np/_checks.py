@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from .backend import get_array_module
+from .backend import device_of, get_array_module
 
 
 def check_array(name, a, ndim=None, floating=True):
@@ -20,6 +20,64 @@ def check_array(name, a, ndim=None, floating=True):
     if floating and a.dtype.kind != "f":
         raise TypeError(f"{name} must have a floating dtype (float32 or float64), got {a.dtype}")
     return xp
+
+
+def _is_array(a):
+    # NumPy or CuPy array; CuPy is only looked for if it is already imported
+    # (get_array_module), so this never imports it.
+    return isinstance(a, (np.ndarray, get_array_module(a).ndarray))
+
+
+def _named_arrays(named):
+    """The ``(name, array)`` pairs that hold an array (``None`` and scalars skipped)."""
+    out = []
+    for name, a in named:
+        if a is None or isinstance(a, (numbers.Number, np.generic)):
+            continue  # an absent bias, or a host scalar (an upstream gradient of 1.0)
+        if not _is_array(a):
+            raise TypeError(f"{name} must be a NumPy or CuPy array, got {type(a).__name__}")
+        out.append((name, a))
+    return out
+
+
+def check_same_device(*named):
+    """Raise TypeError unless every array in ``(name, array)`` pairs is on one device.
+
+    Reads the arrays' types only: no data moves between host and device.
+    ``None`` and Python/NumPy scalars are skipped.
+    """
+    named = _named_arrays(named)
+    if not named:
+        return
+    first, a0 = named[0]
+    where = device_of(a0)
+    for name, a in named[1:]:
+        if device_of(a) != where:
+            raise TypeError(
+                f"{first} is on the {where} but {name} is on the {device_of(a)}; move one of "
+                f"them (emsm_np.backend.to_device, or layer.to(device)) so both are on one device"
+            )
+
+
+def check_same(*named):
+    """Raise TypeError unless the arrays in ``(name, array)`` pairs share one device and one dtype.
+
+    ``check_same(("x", x), ("weight", w), ("bias", b))``: the message names the
+    first argument and the one that differs, e.g. "x has dtype float32 but
+    weight has dtype float64". Reads metadata (type, dtype) only: no data moves
+    between host and device. ``None`` (an absent bias) and scalars are skipped.
+    """
+    check_same_device(*named)
+    named = _named_arrays(named)
+    if not named:
+        return
+    first, a0 = named[0]
+    for name, a in named[1:]:
+        if a.dtype != a0.dtype:
+            raise TypeError(
+                f"{first} has dtype {a0.dtype} but {name} has dtype {a.dtype}; they must share "
+                f"one dtype: convert one of them (e.g. {first}.astype({name}.dtype))"
+            )
 
 
 def check_finite(name, a):

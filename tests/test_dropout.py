@@ -98,3 +98,40 @@ def test_dropout_forward_rejects_a_mask_of_the_wrong_shape():
 def test_dropout_rejects_non_array_input():
     with pytest.raises(TypeError, match="x must be a NumPy or CuPy array, got list"):
         Dropout(0.5).forward([1.0, 2.0])
+
+
+# ------------------------------------------------------------------ checkpoints
+
+
+def test_dropout_rng_is_the_numpy_generator_that_the_training_loop_checkpoints():
+    from types import SimpleNamespace
+
+    from emsm_np.layers.sequential import Sequential
+    from emsm_np.training.loop import _rng_layers
+
+    layer = Dropout(0.5, rng=0)
+    assert isinstance(layer.rng, np.random.Generator)
+    net = SimpleNamespace(features=Sequential(Dropout(0.0), layer))
+    assert [i for i, _ in _rng_layers(net)] == [0, 1]
+    assert _rng_layers(net)[1][1].rng is layer.rng
+
+
+def test_restoring_the_saved_generator_state_reproduces_the_same_masks(xp):
+    x = xp.ones((6, 7))
+    layer = Dropout(0.5, rng=0)
+    layer.forward(x)  # the state is saved mid-run, as a checkpoint is
+    saved = layer.rng.bit_generator.state
+    expected = [asnumpy(layer.forward(x)) for _ in range(3)]
+    layer.rng.bit_generator.state = saved  # the same layer, rewound
+    np.testing.assert_array_equal([asnumpy(layer.forward(x)) for _ in range(3)], expected)
+    resumed = Dropout(0.5, rng=123)  # a fresh layer, as after a restart
+    resumed.rng.bit_generator.state = saved
+    np.testing.assert_array_equal([asnumpy(resumed.forward(x)) for _ in range(3)], expected)
+
+
+def test_assigning_rng_replaces_the_generator():
+    x = np.ones((6, 7))
+    a, b = Dropout(0.5, rng=1), Dropout(0.5, rng=2)
+    b.rng = 1
+    assert isinstance(b.rng, np.random.Generator)
+    np.testing.assert_array_equal(a.forward(x), b.forward(x))

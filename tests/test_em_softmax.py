@@ -334,7 +334,7 @@ def test_zero_norm_column_gives_finite_loss_and_gradients():
         (lambda x, W, y: (x, W, y + 4), ValueError, r"y must lie in \[0, 4\)"),
         (lambda x, W, y: (x, W, y - 10), ValueError, r"y must lie in \[0, 4\)"),
         (lambda x, W, y: (x, W, y.astype(float)), TypeError, r"y must hold integer class labels"),
-        (lambda x, W, y: (x.astype(np.float32), W, y), TypeError, r"same dtype"),
+        (lambda x, W, y: (x.astype(np.float32), W, y), TypeError, r"x has dtype float32 but W has dtype float64"),
         (lambda x, W, y: (x.astype(int), W, y), TypeError, r"x must have a floating dtype"),
         (lambda x, W, y: (x.tolist(), W, y), TypeError, r"x must be a NumPy or CuPy array"),
         (lambda x, W, y: (np.where(x > 0, np.nan, x), W, y), ValueError, r"x must be finite"),
@@ -386,3 +386,62 @@ def test_head_constructor_rejects_bad_arguments(kwargs, exc, message):
 def test_head_backward_before_forward_is_an_error():
     with pytest.raises(RuntimeError, match="backward called before forward"):
         EMSoftmax(4, 3).backward()
+
+
+# ---------------------------------------------------------------- checks inside the ops
+
+
+@pytest.mark.parametrize("y, found", [([0, 4, 1], r"\[0, 4\]"), ([-1, 2, 3], r"\[-1, 3\]")])
+def test_margin_cross_entropy_rejects_labels_outside_0_to_k_naming_y_and_both_ranges(y, found):
+    z = np.random.default_rng(0).standard_normal((3, 4))
+    with pytest.raises(ValueError, match=r"y must lie in \[0, 4\) for z with 4 classes, got values in " + found):
+        margin_cross_entropy_forward(z, np.array(y))
+
+
+def test_margin_cross_entropy_rejects_a_negative_margin_naming_margin():
+    z = np.random.default_rng(0).standard_normal((3, 4))
+    with pytest.raises(ValueError, match=r"margin must be >= 0.0, got -0.5"):
+        margin_cross_entropy_forward(z, np.array([0, 1, 2]), margin=-0.5)
+
+
+@pytest.mark.parametrize("y, exc, message", [
+    (np.array([0.0, 1.0, 2.0]), TypeError, r"y must hold integer class labels, got dtype float64"),
+    (np.array([0, 1]), ValueError, r"y must have shape \(3,\) to match the 3 rows of z, got \(2,\)"),
+    ([0, 1, 2], TypeError, r"y must be a NumPy or CuPy array, got list"),
+])
+def test_margin_cross_entropy_rejects_malformed_labels_naming_y(y, exc, message):
+    z = np.random.default_rng(0).standard_normal((3, 4))
+    with pytest.raises(exc, match=message):
+        margin_cross_entropy_forward(z, y)
+
+
+@pytest.mark.filterwarnings("ignore:cupyx.allow_synchronize will be removed:UserWarning")
+def test_margin_cross_entropy_on_the_gpu_runs_without_a_device_to_host_sync(xp):
+    # The label range check is skipped for CuPy labels (it would stop the GPU on
+    # every call); no other check reads values either.
+    if xp is np:
+        pytest.skip("a device-to-host sync exists on the GPU only")
+    import cupyx
+
+    if not hasattr(cupyx, "allow_synchronize"):
+        pytest.skip("this CuPy has no cupyx.allow_synchronize to detect a sync with")
+    z = xp.asarray(np.random.default_rng(0).standard_normal((5, 4)))
+    y = xp.asarray(np.array([0, 1, 2, 3, 0]))
+    with cupyx.allow_synchronize(False):
+        loss, cache = margin_cross_entropy_forward(z, y, 0.5)
+        margin_cross_entropy_backward(1.0, cache)
+    expected, _ = margin_cross_entropy_forward(z.get(), y.get(), 0.5)
+    np.testing.assert_allclose(float(loss), float(expected), rtol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["Frobenius", "l2", "columns", None])
+def test_normalize_rejects_a_misspelt_mode_listing_the_valid_ones(mode):
+    _, W, _ = make(np, V=2)
+    with pytest.raises(ValueError, match=r"mode must be one of 'column', 'frobenius', 'none', 'centered'; got " + repr(mode)):
+        normalize_forward(W, mode)
+
+
+def test_diversity_rejects_a_misspelt_normalize_naming_normalize():
+    _, W, _ = make(np, V=2)
+    with pytest.raises(ValueError, match=r"normalize must be one of 'column', 'frobenius', 'none', 'centered'; got 'frobenious'"):
+        diversity(W, normalize="frobenious")

@@ -33,8 +33,8 @@ them into its buffers).
 """
 from collections import namedtuple
 
-from .._checks import check_array, check_float
-from ..backend import device_of, get_array_module
+from .._checks import check_array, check_float, check_same, check_same_device
+from ..backend import get_array_module
 from ..parallel import for_slices
 
 BatchNormCache = namedtuple("BatchNormCache", ["x_centered", "inv_std", "gamma", "axes", "train"])
@@ -54,10 +54,8 @@ def _check_bn_inputs(x, gamma, beta, running_mean, running_var, train, momentum,
                 f"{name} must have shape ({C},) to match the {C} channels of x "
                 f"(dim 1 of shape {tuple(x.shape)}), got {tuple(a.shape)}"
             )
-        if device_of(a) != device_of(x):
-            raise ValueError(f"x is on the {device_of(x)} but {name} is on the {device_of(a)}")
-        if a.dtype != x.dtype:
-            raise TypeError(f"x has dtype {x.dtype} but {name} has dtype {a.dtype}; cast x with x.astype({a.dtype})")
+    check_same(("x", x), ("gamma", gamma), ("beta", beta),
+               ("running_mean", running_mean), ("running_var", running_var))
     if not isinstance(train, bool):
         raise TypeError(f"train must be True or False, got {train!r}")
     momentum = check_float("momentum", momentum, minimum=0.0, maximum=1.0)
@@ -77,7 +75,8 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, train=True, mo
     ----------
     x : (N, C) or (N, C, H, W) float array
     gamma, beta : (C,) arrays, the affine parameters
-    running_mean, running_var : (C,) arrays, read only (never modified)
+    running_mean, running_var : (C,) arrays, read only (never modified);
+        these four share x's dtype and device
     train : bool, True for batch statistics, False for the running statistics
     momentum : float in [0, 1], weight of the batch statistics in the running update
     eps : float > 0, added to the variance
@@ -140,7 +139,7 @@ def batch_norm_backward(dout, cache):
 
     Parameters
     ----------
-    dout : array like the forward output
+    dout : array like the forward output, on x's device
     cache : BatchNormCache
 
     Returns
@@ -149,6 +148,7 @@ def batch_norm_backward(dout, cache):
     dgamma, dbeta : (C,) arrays
     """
     x_c, inv_std, gamma, axes, train = cache
+    check_same_device(("dout", dout), ("x", x_c))
     if tuple(dout.shape) != tuple(x_c.shape):
         raise ValueError(f"dout must have the forward output's shape {tuple(x_c.shape)}, got {tuple(dout.shape)}")
     xp = get_array_module(dout)

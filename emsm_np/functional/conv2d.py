@@ -67,7 +67,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from .._checks import check_array
+from .._checks import check_array, check_same, check_same_device
 from ..backend import get_array_module
 from ..parallel import map_groups, num_threads, sum_in_order
 from . import conv2d_rows as rows
@@ -100,6 +100,9 @@ def _check_inputs(x, weight, bias, padding):
                 f"bias must have shape ({weight.shape[0]},) to match weight's out "
                 f"channels, got {tuple(bias.shape)}"
             )
+    # One device and one dtype: NumPy would silently promote float32 x with a
+    # float64 weight to a float64 output.
+    check_same(("x", x), ("weight", weight), ("bias", bias))
     padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
     if padded[0] < weight.shape[2] or padded[1] < weight.shape[3]:
         raise ValueError(
@@ -134,14 +137,14 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
     Parameters
     ----------
     x : (N, C, H, W) float array
-    weight : (F, C, kh, kw) float array
-    bias : (F,) float array or None
+    weight : (F, C, kh, kw) float array, same dtype and device as x
+    bias : (F,) float array or None, same dtype and device as x
     stride : int or pair (sy, sx), >= 1
     padding : int or pair (ph, pw), >= 0, zeros added on both sides
 
     Returns
     -------
-    out : (N, F, Ho, Wo), ``Ho = (H + 2 ph - kh) // sy + 1`` (likewise ``Wo``)
+    out : (N, F, Ho, Wo) of x's dtype, ``Ho = (H + 2 ph - kh) // sy + 1`` (likewise ``Wo``)
     cache : Conv2dCache, for :func:`conv2d_backward` (holds ``x`` itself, not a
         copy: do not modify ``x`` in place before the backward pass)
     """
@@ -199,7 +202,7 @@ def conv2d_backward(dout, cache, need_dx=True):
 
     Parameters
     ----------
-    dout : (N, F, Ho, Wo) array, gradient with respect to ``out``
+    dout : (N, F, Ho, Wo) array, gradient with respect to ``out``, on x's device
     cache : Conv2dCache from the forward pass
     need_dx : False skips ``dx`` (returned as None): a network's input images
         need no gradient, and for the first layer dx is most of the work
@@ -212,6 +215,7 @@ def conv2d_backward(dout, cache, need_dx=True):
     """
     xp = get_array_module(dout)
     x, w_mat, (kh, kw), stride, padding, has_bias = cache
+    check_same_device(("dout", dout), ("x", x))
     N, C, H, W = x.shape
     F = w_mat.shape[0]
     Ho, Wo = output_size(H, kh, stride[0], padding[0]), output_size(W, kw, stride[1], padding[1])

@@ -13,8 +13,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from .._checks import check_array, check_float
-from ..backend import device_of
+from .._checks import check_array, check_float, check_same_device
 
 DropoutCache = namedtuple("DropoutCache", ["mask", "scale"])
 
@@ -70,8 +69,7 @@ def dropout_forward(x, mask, p):
     p = check_drop_probability(p)
     if tuple(mask.shape) != tuple(x.shape):
         raise ValueError(f"mask must have the shape of x {tuple(x.shape)}, got {tuple(mask.shape)}")
-    if device_of(mask) != device_of(x):
-        raise ValueError(f"x is on the {device_of(x)} but mask is on the {device_of(mask)}")
+    check_same_device(("x", x), ("mask", mask))
     scale = 1.0 / (1.0 - p)
     out = x * mask.astype(x.dtype) * x.dtype.type(scale)
     return out, DropoutCache(mask, scale)
@@ -82,7 +80,7 @@ def dropout_backward(dout, cache):
 
     Parameters
     ----------
-    dout : array like the forward output
+    dout : array like the forward output, on x's device
     cache : DropoutCache
 
     Returns
@@ -90,6 +88,7 @@ def dropout_backward(dout, cache):
     dx : array like ``dout``
     """
     mask, scale = cache
+    check_same_device(("dout", dout), ("mask", mask))
     if tuple(dout.shape) != tuple(mask.shape):
         raise ValueError(f"dout must have the forward output's shape {tuple(mask.shape)}, got {tuple(dout.shape)}")
     return dout * mask.astype(dout.dtype) * dout.dtype.type(scale)

@@ -32,6 +32,7 @@ without the factor 4 and without the Jacobian of the normalisation.
 """
 from collections import namedtuple
 
+from .._checks import check_array, check_same_device
 from ..backend import get_array_module
 
 HSICCache = namedtuple("HSICCache", ["centered", "gram_sum", "gram"])
@@ -49,7 +50,7 @@ def hsic_diversity_forward(W_hat):
     D : 0-d array, ``sum_{v != u} tr(W^_v H W^_u^T W^_u H W^_v^T)``; 0 for V = 1
     cache : HSICCache(centered C (V, d, K), gram_sum S (K, K), gram G (V, K, K))
     """
-    xp = get_array_module(W_hat)
+    xp = check_array("W_hat", W_hat, ndim=3)
     C = W_hat - W_hat.mean(axis=2, keepdims=True)  # W^_v H
     G = xp.matmul(C.transpose(0, 2, 1), C)  # H K_v H, (V, K, K)
     S = G.sum(axis=0)
@@ -60,12 +61,18 @@ def hsic_diversity_forward(W_hat):
 def hsic_diversity_backward(dD, cache):
     """Gradient of ``D`` with respect to ``W_hat``: ``4 dD W^_v M_v`` (Eq. 7, exact).
 
+    Parameters
+    ----------
+    dD : scalar (or 0-d array on W_hat's device), upstream gradient of ``D``
+    cache : HSICCache from :func:`hsic_diversity_forward`
+
     Returns
     -------
     dW_hat : (V, d, K) array
     """
     xp = get_array_module(cache.centered)
     C, S, G = cache
+    check_same_device(("dD", dD), ("W_hat", C))
     M = S[None] - G  # sum over u != v of H K_u H
     # C_v M_v = W^_v H M_v = W^_v M_v because H M_v = M_v.
     return (4 * dD) * xp.matmul(C, M)

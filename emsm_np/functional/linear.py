@@ -13,8 +13,8 @@ Gradients, for an upstream gradient ``dout = dL/dout`` (N, K)::
 """
 from collections import namedtuple
 
-from .._checks import check_array
-from ..backend import device_of, get_array_module
+from .._checks import check_array, check_same, check_same_device
+from ..backend import get_array_module
 from ..parallel import for_slices, sum_in_order
 
 LinearCache = namedtuple("LinearCache", ["x", "weight", "has_bias"])
@@ -32,19 +32,7 @@ def _check_linear_inputs(x, weight, bias):
         check_array("bias", bias, ndim=1)
         if bias.shape != (K,):
             raise ValueError(f"bias must have shape ({K},) (out_features), got {tuple(bias.shape)}")
-    for name, a in (("weight", weight), ("bias", bias)):
-        if a is None:
-            continue
-        if device_of(a) != device_of(x):
-            raise ValueError(
-                f"x is on the {device_of(x)} but {name} is on the {device_of(a)}; "
-                f"move one of them (emsm_np.backend.to_device, or layer.to(device))"
-            )
-        if a.dtype != x.dtype:
-            raise TypeError(
-                f"x has dtype {x.dtype} but {name} has dtype {a.dtype}; cast x with "
-                f"x.astype({a.dtype}) or build the layer with dtype={x.dtype}"
-            )
+    check_same(("x", x), ("weight", weight), ("bias", bias))
 
 
 def linear_forward(x, weight, bias=None):
@@ -54,7 +42,7 @@ def linear_forward(x, weight, bias=None):
     ----------
     x : (N, d) float array
     weight : (d, K) float array (in_features, out_features), same dtype and device as x
-    bias : (K,) float array, or None for no bias
+    bias : (K,) float array, or None for no bias, same dtype and device as x
 
     Returns
     -------
@@ -79,7 +67,7 @@ def linear_backward(dout, cache):
 
     Parameters
     ----------
-    dout : (N, K) array, dL/dout
+    dout : (N, K) array, dL/dout, on x's device
     cache : LinearCache
 
     Returns
@@ -90,6 +78,7 @@ def linear_backward(dout, cache):
     """
     xp = get_array_module(dout)
     x, weight, has_bias = cache
+    check_same_device(("dout", dout), ("x", x))
     expected = (x.shape[0], weight.shape[1])
     if tuple(dout.shape) != expected:
         raise ValueError(f"dout must have the forward output's shape {expected}, got {tuple(dout.shape)}")

@@ -57,7 +57,7 @@ row-by-row window order (PyTorch's rule). Backward undoes the two steps:
 """
 from collections import namedtuple
 
-from .._checks import check_array
+from .._checks import check_array, check_same_device
 from ..backend import get_array_module
 from ..parallel import for_slices
 from .im2col import as_pair, col2im, im2col, output_size
@@ -190,7 +190,7 @@ def max_pool2d_backward(dout, cache):
 
     Parameters
     ----------
-    dout : (N, C, Ho, Wo) array, gradient with respect to ``out``
+    dout : (N, C, Ho, Wo) array, gradient with respect to ``out``, on x's device
     cache : MaxPool2dCache from the forward pass
 
     Returns
@@ -199,6 +199,7 @@ def max_pool2d_backward(dout, cache):
     """
     xp = get_array_module(dout)
     winner, x_shape, (kh, kw), stride, padding, route = cache
+    check_same_device(("dout", dout), ("x", winner[0] if route == "pairs" else winner))
     N, C, Ho, Wo = winner[1].shape if route == "pairs" else winner.shape[1:]
     if tuple(dout.shape) != (N, C, Ho, Wo):
         raise ValueError(

@@ -34,6 +34,7 @@ and ``dL/dw = g / eps`` where the clamp is active.
 """
 from collections import namedtuple
 
+from .._checks import check_array, check_choice, check_float, check_same_device
 from ..backend import get_array_module
 
 NORMALIZE_MODES = ("column", "frobenius", "none", "centered")
@@ -42,10 +43,10 @@ EPS = 1e-12
 NormalizeCache = namedtuple("NormalizeCache", ["w_hat", "norm", "clamped", "axes", "centered"])
 
 
-def _axes(mode, ndim):
+def _axes(mode):
     # column: the norm of each class column runs over the feature axis d (-2);
-    # frobenius: over both matrix axes of each classifier (d and K).
-    return (-2,) if mode == "column" else (-2, -1)
+    # frobenius and centered: over both matrix axes of each classifier (d and K).
+    return {"column": (-2,), "frobenius": (-2, -1), "centered": (-2, -1)}[mode]
 
 
 def normalize_forward(W, mode="column", eps=EPS):
@@ -54,18 +55,23 @@ def normalize_forward(W, mode="column", eps=EPS):
     Parameters
     ----------
     W : (V, d, K) or (d, K) float array
-    mode : "column" | "frobenius" | "none" | "centered"
-    eps : lower clamp of the norm
+    mode : "column" | "frobenius" | "none" | "centered"; anything else is a
+        ValueError listing these
+    eps : float > 0, lower clamp of the norm
 
     Returns
     -------
     W_hat : array like ``W``
     cache : NormalizeCache (``None`` fields for mode "none")
     """
-    xp = get_array_module(W)
+    xp = check_array("W", W)
+    if W.ndim not in (2, 3):
+        raise ValueError(f"W must be (V, d, K) or (d, K), got shape {tuple(W.shape)} ({W.ndim}-D)")
+    check_choice("mode", mode, NORMALIZE_MODES)
+    eps = check_float("eps", eps, minimum=0.0, min_inclusive=False)
     if mode == "none":
         return W, NormalizeCache(None, None, None, None, False)
-    axes = _axes(mode, W.ndim)
+    axes = _axes(mode)
     centered = mode == "centered"
     if centered:
         W = W - W.mean(axis=-1, keepdims=True)  # W H: remove the shift common to all classes
@@ -81,7 +87,8 @@ def normalize_backward(dW_hat, cache):
 
     Parameters
     ----------
-    dW_hat : array like ``W``, gradient with respect to ``W_hat``
+    dW_hat : array like ``W`` (same shape and device), gradient with respect
+        to ``W_hat``
     cache : from :func:`normalize_forward`
 
     Returns
@@ -92,6 +99,9 @@ def normalize_backward(dW_hat, cache):
     if cache.w_hat is None:  # mode "none": identity
         return dW_hat
     w_hat, r, clamped, axes, centered = cache
+    check_same_device(("dW_hat", dW_hat), ("W_hat", w_hat))
+    if tuple(dW_hat.shape) != tuple(w_hat.shape):
+        raise ValueError(f"dW_hat must have the forward output's shape {tuple(w_hat.shape)}, got {tuple(dW_hat.shape)}")
     radial = (w_hat * dW_hat).sum(axis=axes, keepdims=True)
     # Remove the radial component: rescaling w does not change w / ||w||.
     dW = (dW_hat - w_hat * xp.where(clamped, 0, radial)) / r

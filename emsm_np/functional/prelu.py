@@ -27,8 +27,8 @@ exact values in two passes without casting a boolean mask (measured 8.8 ->
 """
 from collections import namedtuple
 
-from .._checks import check_array
-from ..backend import device_of, get_array_module
+from .._checks import check_array, check_same, check_same_device
+from ..backend import get_array_module
 from ..parallel import for_batch, sum_in_order
 
 PReluCache = namedtuple("PReluCache", ["x", "local_slope", "weight_shape"])
@@ -63,10 +63,7 @@ def prelu_forward(x, weight):
     check_array("weight", weight, ndim=1)
     if weight.shape[0] < 1:
         raise ValueError("weight must hold at least one slope, got shape (0,)")
-    if device_of(weight) != device_of(x):
-        raise ValueError(f"x is on the {device_of(x)} but weight is on the {device_of(weight)}")
-    if weight.dtype != x.dtype:
-        raise TypeError(f"x has dtype {x.dtype} but weight has dtype {weight.dtype}; cast x with x.astype({weight.dtype})")
+    check_same(("x", x), ("weight", weight))
     xp = get_array_module(x)
     slope = weight.reshape(_slope_shape(x, weight))
     usual = bool(((weight >= 0) & (weight <= 1)).all())  # the usual slopes (PyTorch's init: 0.25)
@@ -94,7 +91,7 @@ def prelu_backward(dout, cache):
 
     Parameters
     ----------
-    dout : array like the forward output
+    dout : array like the forward output, on x's device
     cache : PReluCache
 
     Returns
@@ -104,6 +101,7 @@ def prelu_backward(dout, cache):
     """
     xp = get_array_module(dout)
     x, local_slope, weight_shape = cache
+    check_same_device(("dout", dout), ("x", x))
     if tuple(dout.shape) != tuple(x.shape):
         raise ValueError(f"dout must have the forward output's shape {tuple(x.shape)}, got {tuple(dout.shape)}")
     dx = xp.empty(dout.shape, dtype=xp.result_type(dout, local_slope))

@@ -15,7 +15,7 @@ and it would also turn a NaN input into 0 where ``maximum`` passes it on.
 """
 from collections import namedtuple
 
-from .._checks import check_array
+from .._checks import check_array, check_same_device
 from ..backend import get_array_module
 from ..parallel import for_batch
 
@@ -51,7 +51,7 @@ def relu_backward(dout, cache):
 
     Parameters
     ----------
-    dout : array like the forward output
+    dout : array like the forward output, on x's device
     cache : ReluCache
 
     Returns
@@ -60,6 +60,7 @@ def relu_backward(dout, cache):
     """
     xp = get_array_module(dout)
     positive = cache.positive
+    check_same_device(("dout", dout), ("x", positive))
     if tuple(dout.shape) != tuple(positive.shape):
         raise ValueError(f"dout must have the forward output's shape {tuple(positive.shape)}, got {tuple(dout.shape)}")
     dx = xp.empty(dout.shape, dtype=dout.dtype)

@@ -16,22 +16,46 @@ class Dropout(Layer):
     ----------
     p : float in [0, 1), drop probability
     rng : seed or numpy Generator. On the CPU every mask is drawn from this
-        generator, so training is deterministic for a seed. On the GPU masks are
-        drawn with ``cupy.random.RandomState``, seeded once from this generator.
+        generator, so training is deterministic for a seed. On the GPU each mask
+        is drawn with a ``cupy.random.RandomState`` (Philox) seeded afresh from
+        this generator, so there too a mask is a function of its state.
+
+    Attributes
+    ----------
+    rng : the numpy Generator behind the masks, on either device. The training
+        loop checkpoints ``rng.bit_generator.state`` and restores it by
+        assignment; the restored layer then draws exactly the masks the saved
+        one would have. Assigning ``rng`` itself (a seed or a Generator)
+        replaces the generator.
     """
 
     def __init__(self, p=0.5, rng=None):
         super().__init__()
         self.p = check_drop_probability(p)
-        self._rng = default_rng(rng)
-        self._gpu_rng = None
+        self.rng = rng
+
+    @property
+    def rng(self):
+        return self._rng
+
+    @rng.setter
+    def rng(self, value):
+        self._rng = default_rng(value)
+        self._gpu_rng = None  # the GPU generator, created at the first GPU forward
 
     def _generator_for(self, x):
         xp = get_array_module(x)
         if xp is np:
             return self._rng
+        # Seed the GPU generator from the host generator before every mask, so that
+        # the mask depends on rng's state alone and a restored state (a resumed run)
+        # gives the masks the uninterrupted run drew. Philox is counter-based:
+        # seeding it is a host-side call, with no state-setup kernel (XORWOW's has one).
+        seed = int(self._rng.integers(2**63))
         if self._gpu_rng is None:
-            self._gpu_rng = xp.random.RandomState(int(self._rng.integers(2**31 - 1)))
+            self._gpu_rng = xp.random.RandomState(seed, method=xp.cuda.curand.CURAND_RNG_PSEUDO_PHILOX4_32_10)
+        else:
+            self._gpu_rng.seed(seed)
         return self._gpu_rng
 
     def forward(self, x, train=True):

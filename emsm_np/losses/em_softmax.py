@@ -21,7 +21,15 @@ with ``P~_v = softmax(z~_v)``, ``Y = onehot(y)``, ``M_v`` the paper's ``K_v``
 ``W- = mean_v W_v`` without margin.
 """
 from ..backend import get_array_module
-from .._checks import check_array, check_choice, check_finite, check_float, check_labels
+from .._checks import (
+    check_array,
+    check_choice,
+    check_finite,
+    check_float,
+    check_labels,
+    check_same,
+    check_same_device,
+)
 from ..functional.hsic import hsic_diversity_backward, hsic_diversity_forward
 from ..functional.margin_softmax import (
     margin_cross_entropy_backward,
@@ -42,12 +50,9 @@ __all__ = [
 
 def check_head_inputs(x, W, y=None, margin=0.0, lam=0.0, normalize="column"):
     """Validate the head's inputs; raise TypeError/ValueError naming the argument."""
-    xp = check_array("x", x, ndim=2)
+    check_array("x", x, ndim=2)
     check_array("W", W, ndim=3)
-    if get_array_module(W) is not xp:
-        raise TypeError("x and W must both be NumPy arrays or both be CuPy arrays (same device)")
-    if x.dtype != W.dtype:
-        raise TypeError(f"x and W must have the same dtype, got x {x.dtype} and W {W.dtype}")
+    check_same(("x", x), ("W", W))
     V, d, K = W.shape
     if V < 1:
         raise ValueError(f"W must hold at least one classifier (V >= 1), got shape {tuple(W.shape)}")
@@ -60,8 +65,7 @@ def check_head_inputs(x, W, y=None, margin=0.0, lam=0.0, normalize="column"):
         )
     if y is not None:
         check_labels("y", y, x.shape[0], K)
-        if get_array_module(y) is not xp:
-            raise TypeError("y must live on the same device as x (both NumPy or both CuPy)")
+        check_same_device(("x", x), ("y", y))
     check_float("margin", margin, minimum=0.0)
     check_float("lam", lam, minimum=0.0)
     check_choice("normalize", normalize, NORMALIZE_MODES)
@@ -69,19 +73,36 @@ def check_head_inputs(x, W, y=None, margin=0.0, lam=0.0, normalize="column"):
     check_finite("W", W)
 
 
+def _check_logit_inputs(x, W):
+    check_array("x", x, ndim=2)
+    check_array("W", W, ndim=3)
+    check_same(("x", x), ("W", W))
+    if x.shape[1] != W.shape[1]:
+        raise ValueError(f"x has {x.shape[1]} features but W expects d = {W.shape[1]} (W of shape {tuple(W.shape)})")
+
+
 def weak_logits(x, W):
-    """Logits of every weak classifier: (V, n, K) = ``x W_v`` for each v."""
+    """Logits of every weak classifier: (V, n, K) = ``x W_v`` for each v.
+
+    ``x`` (n, d) and ``W`` (V, d, K) share one dtype and one device.
+    """
+    _check_logit_inputs(x, W)
     xp = get_array_module(x, W)
     return xp.matmul(x[None], W)
 
 
 def ensemble_logits(x, W):
-    """Test-time logits ``x mean_v(W_v)`` (n, K): the averaged classifier, no margin."""
+    """Test-time logits ``x mean_v(W_v)`` (n, K): the averaged classifier, no margin.
+
+    ``x`` (n, d) and ``W`` (V, d, K) share one dtype and one device.
+    """
+    _check_logit_inputs(x, W)
     return x @ W.mean(axis=0)
 
 
 def diversity(W, normalize="column"):
     """The HSIC diversity term ``D`` of Eq. 6 for classifiers ``W`` (V, d, K), as a float."""
+    check_choice("normalize", normalize, NORMALIZE_MODES)
     W_hat, _ = normalize_forward(W, normalize)
     D, _ = hsic_diversity_forward(W_hat)
     return float(D)
@@ -135,7 +156,7 @@ def em_softmax_loss(x, W, y, *, margin=0.0, lam=0.0, normalize="column"):
     y : (n,) integer array, labels in [0, K)
     margin : float >= 0, soft margin m subtracted from the target logit (Eq. 4)
     lam : float >= 0, weight of the HSIC diversity term (Eq. 8)
-    normalize : "column" | "frobenius" | "none", how W_v is normalised inside
+    normalize : "column" | "frobenius" | "none" | "centered", how W_v is normalised inside
         the HSIC term (see ``emsm_np.functional.normalize``)
 
     Returns

@@ -32,7 +32,7 @@ class EMSoftmax(Layer):
     ensemble : int, number of weak classifiers V >= 1
     margin : float >= 0, soft margin m (Eq. 4)
     lam : float >= 0, weight of the HSIC diversity term (Eq. 8)
-    normalize : "column" | "frobenius" | "none", normalisation inside the HSIC term
+    normalize : "column" | "frobenius" | "none" | "centered", normalisation inside the HSIC term
     dtype : float32 (default) or float64
     rng : seed or numpy Generator for the initialisation; each W_v is drawn
         independently from U(-1/sqrt(d), 1/sqrt(d)) (PyTorch's Linear default)

@@ -153,7 +153,7 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print)
             f.write(cfg.to_json())
     x_train, y_train = ds.x_train, ds.y_train
     net = build_from_config(cfg, ds.num_classes, x_train.shape[1]).to(cfg.device)
-    opt = SGD(net.params, net.grads, lr=cfg.lr, momentum=cfg.momentum,
+    opt = SGD(net, lr=cfg.lr, momentum=cfg.momentum,
               weight_decay=cfg.weight_decay, no_decay=net.no_decay())
     augment = getattr(ds, "augment", None)
 
