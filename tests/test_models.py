@@ -115,3 +115,14 @@ def test_sgd_rejects_bad_hyperparameters():
 
 def test_all_networks_listed():
     assert set(NETWORKS) == {"lenet", "liunet-mnist", "liunet-mnist-paper", "liunet-cifar10", "liunet-cifar100"}
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_every_network_ends_with_fc_batchnorm_activation_as_the_prototxt(name):
+    from emsm_np.layers import BatchNorm1d, Linear, PReLU, ReLU
+
+    layers = build_network(name, feature_dim=6).features.layers
+    fc, bn, act = layers[-3:]
+    assert isinstance(fc, Linear) and "bias" not in fc.params  # BN's beta is the bias
+    assert isinstance(bn, BatchNorm1d) and bn.num_features == 6
+    assert isinstance(act, (PReLU, ReLU))

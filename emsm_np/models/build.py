@@ -3,7 +3,7 @@ import numpy as np
 
 from .._checks import check_choice, check_int
 from ..layers.activation import PReLU, ReLU
-from ..layers.batchnorm import BatchNorm2d
+from ..layers.batchnorm import BatchNorm1d, BatchNorm2d
 from ..layers.conv import Conv2d
 from ..layers.flatten import Flatten
 from ..layers.linear import Linear
@@ -25,8 +25,27 @@ def _ceil_half(n):
     return -(-n // 2)
 
 
+def _feature_layer(in_features, feature_dim, activation, dtype, rng):
+    """FC -> batch norm -> activation: the prototxts' ``ip1 -> bn_ip -> relu_ip``.
+
+    The batch norm keeps the features' scale fixed while the FC weights grow;
+    without it, the FC layer and the head are two unnormalised linear maps in a
+    row and training at the paper's learning rate 0.1 diverges within a few
+    dozen iterations (docs/paper.md, "Which LiuNet"). No FC bias: the batch
+    norm's beta takes its place, as for the convolutions.
+    """
+    return [Linear(in_features, feature_dim, bias=False, dtype=dtype, rng=rng),
+            BatchNorm1d(feature_dim, dtype=dtype),
+            _activation(activation, feature_dim, dtype)]
+
+
 def liunet_features(config, feature_dim, activation="prelu", dtype=np.float32, rng=None):
-    """The LiuNet feature extractor of a :data:`LIUNET` configuration (see configs.py)."""
+    """The LiuNet feature extractor of a :data:`LIUNET` configuration (see configs.py).
+
+    Stages of [conv 3x3 - batch norm - activation] x n, 2x2 max pooling after
+    every stage but the first, then FC - batch norm - activation (the features
+    (N, feature_dim) that the head classifies).
+    """
     layers = []
     c_in, size = config["in_channels"], config["input_size"]
     for stage, (width, n_convs) in enumerate(config["stages"]):
@@ -40,12 +59,12 @@ def liunet_features(config, feature_dim, activation="prelu", dtype=np.float32, r
         if stage > 0:
             layers.append(MaxPool2d(2, 2, ceil_mode=True))
             size = _ceil_half(size)
-    layers += [Flatten(), Linear(c_in * size * size, feature_dim, dtype=dtype, rng=rng)]
+    layers += [Flatten()] + _feature_layer(c_in * size * size, feature_dim, activation, dtype, rng)
     return Sequential(*layers)
 
 
 def lenet_features(config, feature_dim, activation="relu", dtype=np.float32, rng=None):
-    """A small CNN: [conv 5x5 (padding 2) - activation - max-pool 2] x 2, then FC."""
+    """A small CNN: [conv 5x5 (padding 2) - activation - max-pool 2] x 2, then FC - batch norm - activation."""
     layers = []
     c_in, size = config["in_channels"], config["input_size"]
     for width, k in config["convs"]:
@@ -55,7 +74,7 @@ def lenet_features(config, feature_dim, activation="relu", dtype=np.float32, rng
             MaxPool2d(2, 2, ceil_mode=True),
         ]
         c_in, size = width, _ceil_half(size)
-    layers += [Flatten(), Linear(c_in * size * size, feature_dim, dtype=dtype, rng=rng)]
+    layers += [Flatten()] + _feature_layer(c_in * size * size, feature_dim, activation, dtype, rng)
     return Sequential(*layers)
 
 
