@@ -9,92 +9,152 @@ import os
 import sys
 import time
 
+EXIT_DIVERGED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
+# Config fields and the switches that set them, so that messages speak the command line's language.
+SWITCHES = {
+    "network": "--network", "dataset": "--dataset", "data_dir": "--data-dir", "loss": "--loss",
+    "ensemble": "--ensemble", "margin": "--margin", "lam": "--lam", "normalize": "--normalize",
+    "feature_dim": "--feature-dim", "activation": "--activation", "width": "--width",
+    "schedule": "--schedule", "batch_size": "--batch-size", "lr": "--lr", "milestones": "--milestones",
+    "max_iter": "--max-iter", "eval_every": "--eval-every", "seed": "--seed", "device": "--device",
+    "dtype": "--dtype",
+}
+
 
 def _parser():
+    from . import __version__
+    from .data.datasets import DATASET_NAMES
     from .functional.normalize import NORMALIZE_MODES
     from .models.configs import NETWORKS
     from .training.config import LOSSES, SCHEDULES
 
     p = argparse.ArgumentParser(prog="emsm", description="Train and evaluate CNNs with the EM-Softmax loss (NumPy/CuPy).")
+    p.add_argument("--version", action="version", version=f"emsm_np {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a network (default: EM-Softmax, lenet, embedded MNIST sample, CPU)")
-    t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    # Every switch of a new run defaults to None here, so that --resume can tell which were
+    # given; the help text states the default that a new run then takes.
+    t = sub.add_parser(
+        "train", help="train a network (default: EM-Softmax, lenet, embedded MNIST sample, CPU)",
+        description="Train a network with the EM-Softmax head. Exit status: 0 done, 1 diverged, "
+                    "2 bad switches or data, 130 interrupted (resume with --resume RUN_DIR).")
+    t.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue an interrupted run from its last checkpoint (with --max-iter N: extend it to N)")
     t.add_argument("--run-dir", help="where to write the run (default: runs/<time>-<network>-<loss>)")
-    t.add_argument("--network", default="lenet", help=f"one of {', '.join(NETWORKS)} (default lenet)")
-    t.add_argument("--dataset", default="mnist-sample",
-                   help="mnist-sample (embedded, default), mnist, fashion-mnist, cifar10, cifar10+, cifar100, cifar100+")
-    t.add_argument("--data-dir", help="directory with the data files (else $EMSM_DATA, else a per-user cache)")
-    t.add_argument("--loss", default="em-softmax", help=f"one of {', '.join(LOSSES)}")
-    t.add_argument("--margin", type=float, help="soft margin m >= 0 (Eq. 4)")
-    t.add_argument("--ensemble", type=int, help="number of weak classifiers V >= 1")
-    t.add_argument("--lam", type=float, help="HSIC diversity weight lambda >= 0")
-    t.add_argument("--normalize", default="column", help=f"one of {', '.join(NORMALIZE_MODES)}")
-    t.add_argument("--feature-dim", type=int, help="width of the FC feature layer (2 for feature plots)")
-    t.add_argument("--activation", help="prelu or relu")
-    t.add_argument("--schedule", default=None,
-                   help=f"learning-rate preset, one of {', '.join(SCHEDULES)} (default: quick for mnist-sample, "
-                        "else the paper's schedule for the dataset)")
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--lr", type=float, help="base learning rate (default from the schedule)")
-    t.add_argument("--milestones", type=int, nargs="*", help="iterations at which the learning rate is divided by 10")
-    t.add_argument("--max-iter", type=int, help="number of iterations (default from the schedule)")
-    t.add_argument("--eval-every", type=int, help="evaluate and checkpoint every N iterations")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default="cpu", help="cpu or gpu (CuPy)")
-    t.add_argument("--dtype", default="float32", help="float32 or float64")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--network", help=f"one of {', '.join(NETWORKS)} (default: lenet)")
+    t.add_argument("--width", type=int, help="filters of the first convolution, the others in proportion "
+                   "(default: the network's, 32 for lenet, 64 for liunet-mnist; 48 gives the paper's LiuNet(48))")
+    t.add_argument("--dataset", help=f"one of {', '.join(DATASET_NAMES)} (default: mnist-sample, embedded)")
+    t.add_argument("--data-dir", help="folder with the data files, or with a <dataset>/ folder holding them "
+                   "(default: $EMSM_DATA, else a per-user cache)")
+    t.add_argument("--loss", help=f"one of {', '.join(LOSSES)} (default: em-softmax)")
+    t.add_argument("--margin", type=float, help="soft margin m >= 0 (Eq. 4) (default: 0.3 for m-/em-softmax, else 0)")
+    t.add_argument("--ensemble", type=int, help="number of weak classifiers V >= 1 (default: 2 for e-/em-softmax, else 1)")
+    t.add_argument("--lam", type=float, help="HSIC diversity weight lambda >= 0 (default: 0.01 for e-/em-softmax, else 0)")
+    t.add_argument("--normalize", help=f"one of {', '.join(NORMALIZE_MODES)} (default: column)")
+    t.add_argument("--feature-dim", type=int, help="width of the FC feature layer, 2 for feature plots "
+                   "(default: 256 for LiuNets, 128 for lenet)")
+    t.add_argument("--activation", help="prelu or relu (default: prelu for LiuNets, relu for lenet)")
+    t.add_argument("--schedule", help=f"learning-rate preset, one of {', '.join(SCHEDULES)} (default: quick for "
+                   "mnist-sample, else the paper's for the data set: mnist, cifar10 or cifar100)")
+    t.add_argument("--batch-size", type=int, help="(default: 64)")
+    t.add_argument("--lr", type=float, help="base learning rate (default: the schedule's, 0.1; 0.05 for quick)")
+    t.add_argument("--milestones", type=int, nargs="*", help="iterations at which the learning rate is divided "
+                   "by 10 (default: the schedule's, stretched to --max-iter)")
+    t.add_argument("--max-iter", type=int, help="number of iterations (default: the schedule's, 20000; 800 for quick)")
+    t.add_argument("--eval-every", type=int, help="evaluate and checkpoint every N iterations "
+                   "(default: max-iter / 8, at most 1000)")
+    t.add_argument("--seed", type=int, help="(default: 0)")
+    t.add_argument("--device", help="cpu or gpu (CuPy) (default: cpu)")
+    t.add_argument("--dtype", help="float32 or float64 (default: float32)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar: one line per evaluation instead")
     t.add_argument("--threads", type=int, help="CPU worker threads (default: $EMSM_NUM_THREADS, else every "
                    "usable core); a resumed run keeps its own count")
 
     e = sub.add_parser("evaluate", help="test accuracy of a run (averaged and per weak classifier)")
     e.add_argument("path", metavar="RUN_DIR_OR_CHECKPOINT")
-    e.add_argument("--data-dir")
-    e.add_argument("--device", default="cpu")
+    e.add_argument("--data-dir", help="(default: the run's)")
+    e.add_argument("--device", default="cpu", help="cpu or gpu (default: cpu)")
     e.add_argument("--threads", type=int, help="CPU worker threads (default: $EMSM_NUM_THREADS, else every usable core)")
     return p
 
 
-def _default_schedule(dataset):
-    if dataset == "mnist-sample":
-        return "quick"
-    if dataset.startswith("cifar100"):
-        return "cifar100"
-    if dataset.startswith("cifar10"):
-        return "cifar10"
-    return "mnist"
+def _given(args):
+    """The config fields the user set on the command line (switches left at None were not given)."""
+    return {field: getattr(args, field) for field in SWITCHES if getattr(args, field) is not None}
+
+
+def _in_switches(message):
+    """A config validation message with field names replaced by their switches."""
+    for field, switch in SWITCHES.items():
+        if message.startswith(field + " "):
+            return switch + message[len(field):]
+    return message
+
+
+def _resume(args):
+    from .training import TrainingInterrupted, train
+    from .training.config import read_config
+
+    given = _given(args)
+    max_iter = given.pop("max_iter", None)
+    cfg_path = os.path.join(args.resume, "config.json")
+    if os.path.isfile(cfg_path):
+        saved = read_config(cfg_path)
+        clashes = []
+        for field, value in given.items():
+            have = getattr(saved, field)
+            if field == "milestones":
+                value = tuple(value)
+            if field == "data_dir":
+                value = os.path.abspath(value)
+            if value != have:
+                clashes.append(f"{SWITCHES[field]} {value} (the run has {have})")
+        if clashes:
+            raise ValueError(f"--resume {args.resume}: a resumed run keeps its configuration; refusing "
+                             + ", ".join(clashes) + ". Only --max-iter can change (to extend the run).")
+    try:
+        return train(None, args.resume, resume=True, progress=not args.no_progress, max_iter=max_iter)
+    except TrainingInterrupted as exc:
+        print(f"emsm: {exc}", file=sys.stderr)
+        return None
 
 
 def _train(args):
     from .training import TrainConfig, TrainingInterrupted, train
 
     if args.resume:
-        summary = train(None, args.resume, resume=True, progress=not args.no_progress)
+        summary = _resume(args)
+        if summary is None:
+            return EXIT_INTERRUPTED
     else:
         if args.data_dir is not None and not os.path.isdir(args.data_dir):
             raise ValueError(f"--data-dir {args.data_dir} does not exist or is not a directory")
-        cfg = TrainConfig(
-            network=args.network, dataset=args.dataset, data_dir=args.data_dir, loss=args.loss,
-            ensemble=args.ensemble, margin=args.margin, lam=args.lam, normalize=args.normalize,
-            feature_dim=args.feature_dim, activation=args.activation,
-            schedule=args.schedule or _default_schedule(args.dataset), batch_size=args.batch_size,
-            lr=args.lr, milestones=args.milestones, max_iter=args.max_iter,
-            eval_every=args.eval_every, seed=args.seed, device=args.device, dtype=args.dtype)
-        cfg = cfg.resolved()  # validate before creating any directory
+        cfg = TrainConfig(**_given(args))
+        try:
+            resolved = cfg.resolved()  # validate before creating any directory
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(_in_switches(str(exc))) from exc
+        if args.max_iter is not None and args.milestones is None and resolved.milestones:
+            print(f"--max-iter {resolved.max_iter}: the {resolved.schedule} schedule's learning-rate milestones "
+                  f"scaled to {', '.join(map(str, resolved.milestones))}")
         run_dir = args.run_dir or os.path.join(
-            "runs", f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.network}-{cfg.loss}")
+            "runs", f"{time.strftime('%Y%m%d-%H%M%S')}-{resolved.network}-{resolved.loss}")
         _check_writable(run_dir)
         try:
-            summary = train(cfg, run_dir, progress=not args.no_progress)
+            summary = train(resolved, run_dir, progress=not args.no_progress)
         except TrainingInterrupted as exc:
             print(f"emsm: {exc}", file=sys.stderr)
             return EXIT_INTERRUPTED
     weak = ", ".join(f"{100 * a:.2f}%" for a in summary["weak_accuracy"])
     print(f"done: test accuracy {100 * summary['test_accuracy']:.2f}% (weak classifiers: {weak}) "
           f"in {summary['wall_time']:.1f} s; run in {summary['run_dir']}")
+    if summary.get("status") == "not learning":
+        print(f"emsm: warning: this run did not learn (test accuracy at chance level); see "
+              f"{os.path.join(summary['run_dir'], 'summary.json')}", file=sys.stderr)
     return 0
 
 
@@ -110,8 +170,10 @@ def _check_writable(run_dir):
 def _evaluate(args):
     from .data import load_dataset
     from .training import build_from_config, evaluate, load_checkpoint
-    from .training.config import TrainConfig
+    from .training.config import read_config
 
+    if args.device not in ("cpu", "gpu"):
+        raise ValueError(f"--device must be 'cpu' or 'gpu', got {args.device!r}")
     path = args.path
     ckpt = os.path.join(path, "checkpoint.npz") if os.path.isdir(path) else path
     cfg_path = os.path.join(os.path.dirname(os.path.abspath(ckpt)), "config.json")
@@ -119,8 +181,11 @@ def _evaluate(args):
         raise ValueError(f"{path}: no checkpoint found (expected a run directory or a checkpoint.npz)")
     if not os.path.isfile(cfg_path):
         raise ValueError(f"{path}: no config.json beside the checkpoint")
-    with open(cfg_path) as f:
-        cfg = TrainConfig.from_json(f.read()).resolved()
+    cfg = read_config(cfg_path)
+    if args.device == "gpu":
+        from .backend import get_cupy
+
+        get_cupy()  # a clear error before loading anything
     ds = load_dataset(cfg.dataset, data_dir=args.data_dir or cfg.data_dir)
     net = build_from_config(cfg, ds.num_classes, ds.x_train.shape[1])
     model_state, _, meta = load_checkpoint(ckpt)
@@ -135,6 +200,7 @@ def _evaluate(args):
 
 def main(argv=None):
     from .backend import GPUUnavailableError
+    from .training.loop import TrainingDiverged
 
     args = _parser().parse_args(argv)
     try:
@@ -147,6 +213,14 @@ def main(argv=None):
         if args.command == "train":
             return _train(args)
         return _evaluate(args)
+    except KeyboardInterrupt:  # outside the training loop's own handling (loading data, a second Ctrl-C)
+        print("emsm: interrupted; a run keeps its last checkpoint (emsm train --resume RUN_DIR)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except TrainingDiverged as exc:
+        if os.environ.get("EMSM_DEBUG"):
+            raise
+        print(f"emsm: error: {exc}", file=sys.stderr)
+        return EXIT_DIVERGED
     except (ValueError, TypeError, GPUUnavailableError, OSError, FloatingPointError) as exc:
         if os.environ.get("EMSM_DEBUG"):
             raise

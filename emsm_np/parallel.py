@@ -26,6 +26,7 @@ CuPy arrays take no threads (the GPU is parallel already): the function runs
 once on every piece. So does a call from inside a worker (no nested pools),
 and every call when the thread count is 1 (:func:`set_num_threads`).
 """
+import contextvars
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -127,7 +128,9 @@ def map_groups(xp, fn, pieces):
     groups = [pieces[bounds[k] : bounds[k + 1]] for k in range(n_groups)]
     pool = _pool()
     with _blas_one_thread():
-        futures = [pool.submit(_run_inside, fn, group) for group in groups]
+        # Each group runs in a copy of the caller's context, so np.errstate (a
+        # context variable) holds in the workers too: training raises on overflow.
+        futures = [pool.submit(contextvars.copy_context().run, _run_inside, fn, group) for group in groups]
         return [future.result() for future in futures]
 
 

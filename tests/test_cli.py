@@ -72,7 +72,7 @@ def test_the_installed_command_prints_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "emsm_np.cli", "train", "--ensemble", "-1",
                            "--run-dir", str(tmp_path / "r")], capture_output=True, text=True)
     assert proc.returncode == 2
-    assert proc.stderr.startswith("emsm: error: ensemble must be >= 1") and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("emsm: error: --ensemble must be >= 1") and "Traceback" not in proc.stderr
 
 
 def test_device_gpu_without_a_gpu_is_a_clear_error_not_a_cpu_run(tmp_path, capsys):
@@ -83,3 +83,130 @@ def test_device_gpu_without_a_gpu_is_a_clear_error_not_a_cpu_run(tmp_path, capsy
     rc = main(["train", "--device", "gpu", "--run-dir", str(tmp_path / "r"), "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 2 and "a GPU was requested" in err and err.count("\n") == 1
+
+
+def small_run(tmp_path, *extra):
+    run = tmp_path / "run"
+    args = ["train", "--max-iter", "6", "--eval-every", "3", "--feature-dim", "8", "--width", "8",
+            "--run-dir", str(run), "--no-progress", *extra]
+    return run, main(args)
+
+
+def test_version_and_every_switchs_default_in_help(capsys):
+    import argparse
+
+    from emsm_np.cli import _parser
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.startswith("emsm_np 0.1.0")
+    subparsers = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for command, parser in subparsers.choices.items():
+        for action in parser._actions:
+            if action.option_strings and action.dest not in ("help", "resume", "run_dir", "no_progress"):
+                assert "(default" in (action.help or ""), (command, action.option_strings)
+    assert "(default: lenet)" in subparsers.choices["train"].format_help()
+
+
+def test_no_progress_prints_one_line_per_evaluation(tmp_path, capsys):
+    run, rc = small_run(tmp_path)
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert [line.split(":")[0] for line in out.splitlines() if line.startswith("iter ")] == ["iter 3/6", "iter 6/6"]
+
+
+def test_resume_refuses_switches_that_contradict_the_saved_run(tmp_path, capsys):
+    run, _ = small_run(tmp_path)
+    capsys.readouterr()
+    rc = main(["train", "--resume", str(run), "--lr", "0.5", "--loss", "softmax", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert "a resumed run keeps its configuration; refusing" in err
+    assert "--lr 0.5 (the run has 0.05)" in err and "--loss softmax (the run has em-softmax)" in err
+    # the same values as the run's are fine, and --max-iter extends it
+    rc = main(["train", "--resume", str(run), "--lr", "0.05", "--max-iter", "9", "--no-progress"])
+    assert rc == 0 and "iter 9/9" in capsys.readouterr().out
+    assert json.loads((run / "config.json").read_text())["max_iter"] == 9
+
+
+def test_max_iter_alone_scales_the_schedules_milestones_and_says_so(tmp_path, capsys):
+    run, rc = small_run(tmp_path)
+    assert rc == 0
+    assert "--max-iter 6: the quick schedule's learning-rate milestones scaled to 3, 5" in capsys.readouterr().out
+    assert json.loads((run / "config.json").read_text())["milestones"] == [3, 5]
+
+
+def test_milestones_past_max_iter_are_refused_naming_the_switch(tmp_path, capsys):
+    rc = main(["train", "--max-iter", "100", "--milestones", "50", "200", "--run-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--milestones must lie before max_iter 100, got [50, 200]" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_errors_name_switches_not_config_fields(tmp_path, capsys):
+    rc = main(["train", "--batch-size", "0", "--run-dir", str(tmp_path / "r")])
+    assert rc == 2 and "emsm: error: --batch-size must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_data_dir_is_stored_absolute(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    run, rc = small_run(tmp_path, "--data-dir", "data")
+    assert rc == 0
+    assert json.loads((run / "config.json").read_text())["data_dir"] == str(tmp_path / "data")
+
+
+def test_a_diverging_run_exits_1_with_one_line_and_a_summary(tmp_path, capsys):
+    run, rc = small_run(tmp_path, "--lr", "1e30")
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1
+    assert err.startswith("emsm: error: training diverged at iteration 1: ") and "try a smaller --lr" in err
+    assert json.loads((run / "summary.json").read_text())["status"] == "diverged"
+
+
+def test_evaluate_rejects_an_unknown_device_before_loading_anything(tmp_path, capsys):
+    run, _ = small_run(tmp_path)
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--device", "tpu"]) == 2
+    assert "--device must be 'cpu' or 'gpu', got 'tpu'" in capsys.readouterr().err
+
+
+def test_a_corrupt_config_json_is_an_error_naming_it(tmp_path, capsys):
+    run, _ = small_run(tmp_path)
+    (run / "config.json").write_text('"lenet"')
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 2
+    assert f"{run / 'config.json'}: a config must be a JSON object, got a JSON str" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run)]) == 2
+    assert "a config must be a JSON object" in capsys.readouterr().err
+
+
+def _interrupt_when(proc, marker):
+    import signal
+
+    for line in proc.stdout:
+        if marker in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    out, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
+@pytest.mark.parametrize("resumed", [False, True])
+def test_ctrl_c_exits_130_with_one_line_also_in_a_resumed_run(tmp_path, resumed):
+    run = tmp_path / "run"
+    base = [sys.executable, "-u", "-m", "emsm_np.cli", "train"]
+    if resumed:
+        assert main(["train", "--max-iter", "4", "--eval-every", "2", "--feature-dim", "8", "--width", "4",
+                     "--run-dir", str(run), "--no-progress"]) == 0
+        args = base + ["--resume", str(run), "--max-iter", "100000", "--no-progress"]
+        marker = "iter 6/"
+    else:
+        args = base + ["--max-iter", "100000", "--eval-every", "2", "--feature-dim", "8", "--width", "4",
+                       "--run-dir", str(run), "--no-progress"]
+        marker = "iter 2/"
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rc, err = _interrupt_when(proc, marker)
+    assert rc == 130, err
+    assert err.startswith("emsm: interrupted at iteration ") and f"resume with: emsm train --resume {run}" in err
+    assert err.count("\n") == 1 and "Traceback" not in err

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from emsm_np.training import (
+    SCHEDULES,
     CheckpointError,
     TrainConfig,
     TrainingInterrupted,
@@ -100,15 +101,21 @@ def test_resumed_run_ends_with_exactly_the_same_numbers(tmp_path, monkeypatch):
         np.testing.assert_array_equal(ref_w[k], cut_w[k])
 
 
+def interrupt_at(iteration):
+    """A ``log`` for train() that sends this process Ctrl-C (SIGINT) when ``iteration`` is evaluated."""
+    def log(message):
+        if message.startswith(f"iter {iteration}/"):
+            os.kill(os.getpid(), signal.SIGINT)
+    return log
+
+
 def reference_and_cut_run(tmp_path, ds):
-    """A 40-iteration run, and a run of the same configuration stopped after
-    iteration 20 (trained for 20, then its config.json says 40)."""
+    """A 40-iteration run, and a run of the same configuration interrupted by
+    Ctrl-C after iteration 20."""
     ref = train(small_config(), tmp_path / "ref", dataset=ds, progress=False)
     run = tmp_path / "run"
-    train(small_config(max_iter=20), run, dataset=ds, progress=False)
-    cfg = json.loads((run / "config.json").read_text())
-    cfg["max_iter"] = 40
-    (run / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(TrainingInterrupted, match="interrupted at iteration 20"):
+        train(small_config(), run, dataset=ds, progress=False, log=interrupt_at(20))
     return ref, run
 
 
@@ -187,9 +194,9 @@ def test_bad_configurations_are_rejected_naming_the_option(kw, message):
 
 def test_an_existing_run_is_not_overwritten(tmp_path):
     ds = toy_digits(n_train=64, n_test=32)
-    train(small_config(max_iter=2, eval_every=2), tmp_path / "r", dataset=ds, progress=False)
+    train(small_config(max_iter=2, eval_every=2, milestones=()), tmp_path / "r", dataset=ds, progress=False)
     with pytest.raises(ValueError, match="already holds a run; use --resume"):
-        train(small_config(max_iter=2), tmp_path / "r", dataset=ds, progress=False)
+        train(small_config(max_iter=2, milestones=()), tmp_path / "r", dataset=ds, progress=False)
 
 
 def test_training_on_the_gpu_matches_the_cpu(xp, tmp_path):
@@ -211,7 +218,7 @@ def test_training_on_the_gpu_matches_the_cpu(xp, tmp_path):
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 def test_divergence_is_reported_as_such(tmp_path):
     with pytest.raises(FloatingPointError, match="training diverged at iteration .*try a smaller --lr"):
-        train(small_config(lr=1e4, max_iter=30), tmp_path / "r", dataset=toy_digits(), progress=False)
+        train(small_config(lr=1e30, max_iter=30, milestones=()), tmp_path / "r", dataset=toy_digits(), progress=False)
 
 
 def test_importing_training_leaves_the_matplotlib_backend_alone():
@@ -223,3 +230,126 @@ def test_importing_training_leaves_the_matplotlib_backend_alone():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "MPLBACKEND": "svg"})
     assert out.stdout.strip() == "True"
+
+
+def test_divergence_names_the_layer_and_pass_where_inf_first_appears_and_warns_nothing(tmp_path):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(FloatingPointError) as info:
+            train(small_config(lr=1e30, max_iter=30, milestones=()), tmp_path / "r", dataset=toy_digits(),
+                  progress=False)
+    message = str(info.value)
+    assert message.startswith("training diverged at iteration 1: the forward pass of layer ")
+    assert "try a smaller --lr (this run: 1e+30)" in message
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["status"] == "diverged" and summary["iteration"] == 1 and summary["message"] == message
+
+
+def test_divergence_in_the_worker_threads_is_caught_where_it_happens(tmp_path):
+    from emsm_np import parallel
+
+    before = parallel.num_threads()
+    try:
+        parallel.set_num_threads(2)  # the convolutions run in two worker threads
+        with pytest.raises(FloatingPointError, match=r"the (forward|backward) pass of layer \d+ \(Conv2d\)"):
+            train(small_config(lr=1e30, max_iter=30, milestones=()), tmp_path / "r", dataset=toy_digits(),
+                  progress=False)
+    finally:
+        parallel.set_num_threads(before)
+
+
+def test_a_run_that_stays_at_chance_says_not_learning_while_it_runs_and_in_its_summary(tmp_path):
+    ds = toy_digits()
+    # Blank images: every feature is the same, so every test image gets the same class, and
+    # with balanced test labels the accuracy is exactly chance (25%).
+    ds.x_train, ds.x_test = np.zeros_like(ds.x_train), np.zeros_like(ds.x_test)
+    ds.y_test = np.arange(len(ds.y_test)) % 4
+    messages = []
+    summary = train(small_config(max_iter=30, milestones=()), tmp_path / "r", dataset=ds, progress=False,
+                    log=messages.append)
+    assert [float(r["test_accuracy"]) for r in read_rows(tmp_path / "r")] == [0.25, 0.25, 0.25]
+    notes = [m for m in messages if m.startswith("not learning")]
+    assert notes == ["not learning: test accuracy 25.0% after 20 iterations is chance level (25.0%); the network "
+                     "may be dead (constant features, every ReLU off): try a smaller --lr (this run: 0.02)"]
+    assert messages.index(notes[0]) < len(messages) - 1  # said while it ran, before the last evaluation
+    assert summary["status"] == "not learning" and summary["notes"] == notes
+    saved = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert saved["status"] == "not learning" and saved["notes"] == notes
+
+
+def test_a_learning_run_has_status_ok_and_no_notes(tmp_path):
+    summary = train(small_config(), tmp_path / "r", dataset=toy_digits(), progress=False)
+    assert summary["status"] == "ok" and summary["notes"] == []
+
+
+def test_without_a_progress_bar_each_evaluation_prints_one_line(tmp_path):
+    messages = []
+    train(small_config(), tmp_path / "r", dataset=toy_digits(), progress=False, log=messages.append)
+    lines = [m for m in messages if m.startswith("iter ")]
+    assert [line.split(":")[0] for line in lines] == ["iter 10/40", "iter 20/40", "iter 30/40", "iter 40/40"]
+    assert all("test accuracy" in line for line in lines)
+
+
+def test_resume_with_max_iter_extends_the_run_as_one_longer_run(tmp_path):
+    ds = toy_digits()
+    ref = train(small_config(max_iter=60, milestones=(30,)), tmp_path / "ref", dataset=ds, progress=False)
+    run = tmp_path / "run"
+    train(small_config(max_iter=40, milestones=(30,)), run, dataset=ds, progress=False)
+    extended = train(None, run, resume=True, dataset=ds, progress=False, max_iter=60)
+    assert extended["iterations"] == 60 and extended["test_accuracy"] == ref["test_accuracy"]
+    assert json.loads((run / "config.json").read_text())["max_iter"] == 60
+    assert [r["iteration"] for r in read_rows(run)] == ["10", "20", "30", "40", "50", "60"]
+    ref_w, run_w = (load_checkpoint(d / "checkpoint.npz")[0] for d in (tmp_path / "ref", run))
+    assert all(np.array_equal(ref_w[k], run_w[k]) for k in ref_w)
+
+
+def test_resume_cannot_shorten_a_run_before_its_checkpoint(tmp_path):
+    ds = toy_digits()
+    train(small_config(max_iter=20, milestones=()), tmp_path / "r", dataset=ds, progress=False)
+    with pytest.raises(ValueError, match="--max-iter 10 is before the run's checkpoint at iteration 20"):
+        train(None, tmp_path / "r", resume=True, dataset=ds, progress=False, max_iter=10)
+
+
+def test_default_milestones_stretch_with_max_iter_and_explicit_late_ones_are_refused():
+    cfg = TrainConfig(dataset="mnist", max_iter=2000).resolved()
+    assert cfg.schedule == "mnist" and cfg.milestones == (800, 1400) and cfg.lr == 0.1
+    assert TrainConfig(dataset="mnist").resolved().milestones == (8000, 14000)
+    with pytest.raises(ValueError, match=r"milestones must lie before max_iter 2000, got \[8000\]"):
+        TrainConfig(dataset="mnist", max_iter=2000, milestones=(8000,)).resolved()
+    with pytest.raises(ValueError, match="milestones must increase"):
+        TrainConfig(max_iter=100, milestones=(50, 20)).resolved()
+
+
+@pytest.mark.parametrize("dataset, schedule", [("mnist-sample", "quick"), ("mnist", "mnist"),
+                                               ("fashion-mnist", "mnist"), ("cifar10", "cifar10"),
+                                               ("cifar10+", "cifar10"), ("cifar100", "cifar100"),
+                                               ("cifar100+", "cifar100")])
+def test_each_dataset_gets_its_own_schedule_by_default(dataset, schedule):
+    cfg = TrainConfig(dataset=dataset).resolved()
+    assert cfg.schedule == schedule
+    assert (cfg.milestones, cfg.max_iter) == (SCHEDULES[schedule]["milestones"], SCHEDULES[schedule]["max_iter"])
+
+
+def test_config_paths_are_stored_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    cfg = TrainConfig(data_dir="data").resolved()
+    assert cfg.data_dir == str(tmp_path / "data")
+
+
+def test_config_file_errors_name_the_file(tmp_path):
+    from emsm_np.training.config import read_config
+
+    bad = tmp_path / "config.json"
+    bad.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=f"{bad}: a config must be a JSON object, got a JSON list"):
+        read_config(bad)
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match=f"{bad}: not valid JSON"):
+        read_config(bad)
+    bad.write_text(json.dumps({"network": "lenet", "lr": -1}))
+    with pytest.raises(ValueError, match=f"{bad}: lr must be > 0"):
+        read_config(bad)

@@ -78,9 +78,14 @@ def lenet_features(config, feature_dim, activation="relu", dtype=np.float32, rng
     return Sequential(*layers)
 
 
+def _scaled(widths, width):
+    """Layer widths scaled so that the first is ``width`` (Table 3's LiuNet(48), LiuNet(96))."""
+    return [max(1, round(w * width / widths[0])) for w in widths]
+
+
 def build_network(name="lenet", num_classes=10, feature_dim=None, ensemble=1, margin=0.0,
                   lam=0.0, normalize="column", activation=None, in_channels=None,
-                  dtype=np.float32, seed=0):
+                  width=None, dtype=np.float32, seed=0):
     """Build a network by name with the EM-Softmax head.
 
     Parameters
@@ -93,6 +98,9 @@ def build_network(name="lenet", num_classes=10, feature_dim=None, ensemble=1, ma
     ensemble, margin, lam, normalize : the head's switches (see EMSoftmax)
     activation : "prelu" (the paper; LiuNet default) or "relu" (prototxts; lenet default)
     in_channels : override the configuration's input channels (e.g. 3 for lenet on CIFAR)
+    width : filters of the first convolution, the others scaled in proportion
+        (LiuNets: 48 gives 48/48/96/192, the paper's LiuNet(48) of Table 3;
+        lenet: 16 gives 16/32); default the configuration's (64 LiuNet-MNIST, 32 lenet)
     dtype : float32 or float64
     seed : int, all initial weights are drawn from one Generator seeded with it
     """
@@ -108,6 +116,14 @@ def build_network(name="lenet", num_classes=10, feature_dim=None, ensemble=1, ma
     activation = check_choice("activation", activation or default_act, ACTIVATIONS)
     if in_channels is not None:
         config["in_channels"] = check_int("in_channels", in_channels, minimum=1)
+    if width is not None:
+        width = check_int("width", width, minimum=1)
+        if name in LIUNET:
+            widths = _scaled([w for w, _ in config["stages"]], width)
+            config["stages"] = [(w, n) for w, (_, n) in zip(widths, config["stages"])]
+        else:
+            widths = _scaled([w for w, _ in config["convs"]], width)
+            config["convs"] = [(w, k) for w, (_, k) in zip(widths, config["convs"])]
     features = make(config, feature_dim, activation, dtype, rng)
     head = EMSoftmax(feature_dim, num_classes, ensemble=ensemble, margin=margin, lam=lam,
                      normalize=normalize, dtype=dtype, rng=rng)

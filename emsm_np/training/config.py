@@ -9,15 +9,27 @@ schedule      milestones           stop at    use
 mnist         8k, 14k              20k        the paper (MNIST)
 cifar10       8k, 14k              20k        the paper (CIFAR-10, CIFAR-10+)
 cifar100      12k, 15k             20k        the paper (CIFAR-100, CIFAR-100+)
-quick         500, 700             800        the default: lenet on the embedded MNIST
-                                              sample, lr 0.05, ~1-2 min on 2 CPU cores
+quick         500, 700             800        the embedded MNIST sample (lr 0.05)
 ============  ===================  =========  ==============================================
+
+When no schedule is given, the data set picks it (:func:`default_schedule`):
+``quick`` for ``mnist-sample``, ``mnist`` for MNIST and Fashion-MNIST, ``cifar10``
+and ``cifar100`` for the CIFAR sets with and without "+". Every network trains
+under every preset (the networks end with FC - batch norm - activation, which
+keeps lr 0.1 stable; ``tests/test_learning.py`` checks each network and loss at
+each data set's default recipe).
+
+A ``max_iter`` other than the preset's stretches the preset's milestones to the
+same fractions of the run (``mnist`` with ``max_iter=2000``: 800, 1400); explicit
+milestones must lie before ``max_iter``.
 """
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 
 from .._checks import check_choice, check_float, check_int
+from ..data.datasets import DATASET_NAMES
 from ..functional.normalize import NORMALIZE_MODES
 from ..models.configs import NETWORKS
 
@@ -53,7 +65,8 @@ class TrainConfig:
     normalize: str = "column"
     feature_dim: int = None
     activation: str = None
-    schedule: str = "quick"
+    width: int = None
+    schedule: str = None
     batch_size: int = 64
     lr: float = None
     milestones: tuple = None
@@ -70,7 +83,10 @@ class TrainConfig:
         """A copy with every ``None`` filled in from the presets, validated."""
         c = dataclasses.replace(self)
         check_choice("network", c.network, NETWORKS)
+        check_choice("dataset", c.dataset, DATASET_NAMES)
         check_choice("loss", c.loss, LOSSES)
+        if c.schedule is None:
+            c.schedule = default_schedule(c.dataset)
         check_choice("schedule", c.schedule, tuple(SCHEDULES))
         check_choice("normalize", c.normalize, NORMALIZE_MODES)
         check_choice("device", c.device, ("cpu", "gpu"))
@@ -83,9 +99,23 @@ class TrainConfig:
         s = SCHEDULES[c.schedule]
         c.lr = s["lr"] if c.lr is None else check_float("lr", c.lr, minimum=0.0, min_inclusive=False)
         c.max_iter = s["max_iter"] if c.max_iter is None else check_int("max_iter", c.max_iter, minimum=1)
-        c.milestones = tuple(s["milestones"] if c.milestones is None else
-                             [check_int("milestones", m, minimum=1) for m in c.milestones])
+        if c.milestones is None:  # the preset's, stretched to this run's length
+            stretched = (max(1, m * c.max_iter // s["max_iter"]) for m in s["milestones"])
+            c.milestones = tuple(sorted({m for m in stretched if m < c.max_iter}))
+        else:
+            c.milestones = tuple(check_int("milestones", m, minimum=1) for m in c.milestones)
+            late = [m for m in c.milestones if m >= c.max_iter]
+            if late:
+                raise ValueError(f"milestones must lie before max_iter {c.max_iter}, got {list(c.milestones)}")
+            if list(c.milestones) != sorted(c.milestones):
+                raise ValueError(f"milestones must increase, got {list(c.milestones)}")
         c.batch_size = check_int("batch_size", c.batch_size, minimum=1)
+        if c.width is not None:
+            c.width = check_int("width", c.width, minimum=1)
+        if c.feature_dim is not None:
+            c.feature_dim = check_int("feature_dim", c.feature_dim, minimum=1)
+        if c.data_dir is not None:  # absolute, so that the run resumes from any directory
+            c.data_dir = os.path.abspath(os.path.expanduser(str(c.data_dir)))
         c.seed = check_int("seed", c.seed, minimum=0)
         c.momentum = check_float("momentum", c.momentum, minimum=0.0)
         c.weight_decay = check_float("weight_decay", c.weight_decay, minimum=0.0)
@@ -102,6 +132,8 @@ class TrainConfig:
     @classmethod
     def from_json(cls, text):
         d = json.loads(text)
+        if not isinstance(d, dict):
+            raise ValueError(f"a config must be a JSON object, got a JSON {type(d).__name__}")
         if d.get("milestones") is not None:
             d["milestones"] = tuple(d["milestones"])
         known = {f.name for f in dataclasses.fields(cls)}
@@ -109,6 +141,29 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"config has unknown keys {sorted(unknown)}")
         return cls(**d)
+
+
+def default_schedule(dataset):
+    """The schedule preset of a data set: the paper's for the real sets, ``quick`` for the sample."""
+    if dataset == "mnist-sample":
+        return "quick"
+    if dataset.startswith("cifar100"):
+        return "cifar100"
+    if dataset.startswith("cifar10"):
+        return "cifar10"
+    return "mnist"
+
+
+def read_config(path):
+    """The resolved :class:`TrainConfig` in the JSON file ``path``; errors name the file."""
+    try:
+        with open(path) as f:
+            text = f.read()
+        return TrainConfig.from_json(text).resolved()
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
 
 
 def _check_switches(c):

@@ -17,22 +17,33 @@ import json
 import os
 import signal
 import time
+import traceback
 
 import numpy as np
 
-from ..backend import get_array_module, get_cupy, to_device
+from .._checks import check_int
+from ..backend import get_cupy, to_device
 from ..data import batch_rng, epoch_order, load_dataset
 from ..models import build_network
 from ..optim import SGD, step_lr
 from ..parallel import num_threads, set_num_threads
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import TrainConfig
+from .config import read_config
 from .evaluate import evaluate
 from .plots import plot_run
 
 CHECKPOINT = "checkpoint.npz"
 METRICS = "metrics.csv"
 CONFIG = "config.json"
+
+
+class TrainingDiverged(FloatingPointError):
+    """Something became NaN or inf during training; the message says what, where and when."""
+
+    def __init__(self, iteration, what, lr):
+        super().__init__(f"training diverged at iteration {iteration}: {what}; "
+                         f"try a smaller --lr (this run: {lr:g})")
+        self.iteration = iteration
 
 
 class TrainingInterrupted(Exception):
@@ -79,19 +90,11 @@ def build_from_config(cfg, num_classes, in_channels):
     return build_network(cfg.network, num_classes=num_classes, feature_dim=cfg.feature_dim,
                          ensemble=cfg.ensemble, margin=cfg.margin, lam=cfg.lam,
                          normalize=cfg.normalize, activation=cfg.activation,
-                         in_channels=in_channels, dtype=dtype, seed=cfg.seed)
+                         in_channels=in_channels, width=cfg.width, dtype=dtype, seed=cfg.seed)
 
 
 def _rng_layers(net):
     return [(i, l) for i, l in enumerate(net.features.layers) if isinstance(getattr(l, "rng", None), np.random.Generator)]
-
-
-def _all_finite(net):
-    return all(bool(get_array_module(p).isfinite(p).all()) for p in net.params.values())
-
-
-def _diverged(iteration, what):
-    return f"training diverged at iteration {iteration}: {what} became NaN or inf; try a smaller --lr"
 
 
 def _write_row(path, row, header):
@@ -118,7 +121,7 @@ def _truncate_metrics(path, last_iteration):
     os.replace(tmp, path)
 
 
-def train(config, run_dir, resume=False, dataset=None, progress=True, log=print):
+def train(config, run_dir, resume=False, dataset=None, progress=True, log=print, max_iter=None):
     """Train; return a summary dict. See the module docstring.
 
     Parameters
@@ -127,18 +130,28 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print)
     run_dir : directory for config.json, metrics.csv, checkpoint.npz, plots
     resume : continue the run in ``run_dir`` from its checkpoint
     dataset : an already loaded dataset (tests); default loads ``config.dataset``
-    progress : show a tqdm progress bar
+    progress : show a tqdm progress bar (without it, one line per evaluation goes to ``log``)
     log : where one-line messages go
+    max_iter : with ``resume``, a new (larger) number of iterations: extends the run
+
+    Returns
+    -------
+    dict with ``run_dir``, ``iterations``, ``test_accuracy``, ``weak_accuracy``,
+    ``wall_time``, ``plots``, ``status`` ("ok" or "not learning") and ``notes``
+    (the warnings printed while it ran); also written to ``summary.json``.
+
+    Raises
+    ------
+    TrainingDiverged : something became NaN or inf (``summary.json`` says what and where)
+    TrainingInterrupted : Ctrl-C / SIGTERM; the checkpoint is written first
     """
 
     run_dir = os.path.abspath(run_dir)
     if resume:
-        cfg_path = os.path.join(run_dir, CONFIG)
-        if not os.path.isfile(cfg_path):
-            raise ValueError(f"--resume: {run_dir} has no {CONFIG}; is it a run directory?")
-        with open(cfg_path) as f:
-            cfg = TrainConfig.from_json(f.read()).resolved()
+        cfg = _resumed_config(run_dir, max_iter)
     else:
+        if max_iter is not None:
+            raise ValueError("max_iter is only for extending a resumed run; set it in the TrainConfig")
         cfg = config.resolved()
         if os.path.exists(os.path.join(run_dir, CHECKPOINT)):
             raise ValueError(f"run directory {run_dir} already holds a run; use --resume or another --run-dir")
@@ -149,6 +162,7 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print)
     ds = dataset if dataset is not None else load_dataset(cfg.dataset, data_dir=cfg.data_dir)
     if not resume:
         os.makedirs(run_dir, exist_ok=True)
+    if not resume or max_iter is not None:
         with open(os.path.join(run_dir, CONFIG), "w") as f:
             f.write(cfg.to_json())
     x_train, y_train = ds.x_train, ds.y_train
@@ -157,7 +171,7 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print)
               weight_decay=cfg.weight_decay, no_decay=net.no_decay())
     augment = getattr(ds, "augment", None)
 
-    start, elapsed, loss_sum, loss_count = 0, 0.0, 0.0, 0
+    start, elapsed, loss_sum, loss_count, notes = 0, 0.0, 0.0, 0, []
     ckpt_path = os.path.join(run_dir, CHECKPOINT)
     metrics_path = os.path.join(run_dir, METRICS)
     if resume:
@@ -166,6 +180,7 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print)
         opt.load_state_dict(optim_state)
         start, elapsed = meta["iteration"], meta["elapsed"]
         loss_sum, loss_count = meta["loss_sum"], meta["loss_count"]
+        notes = list(meta.get("notes", []))
         for i, layer in _rng_layers(net):
             layer.rng.bit_generator.state = meta["rng_states"][str(i)]
         _truncate_metrics(metrics_path, start)
@@ -178,12 +193,16 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print)
 
     header = ["iteration", "train_loss", "test_accuracy", "lr", "diversity", "agreement", "wall_time"]
     header += [f"weak_accuracy_{v}" for v in range(cfg.ensemble)]
+    chance = 1.0 / ds.num_classes
 
     def checkpoint(iteration):
         meta = {"iteration": iteration, "elapsed": wall(), "loss_sum": loss_sum,
-                "loss_count": loss_count, "cpu_threads": num_threads(),
+                "loss_count": loss_count, "cpu_threads": num_threads(), "notes": notes,
                 "rng_states": {str(i): l.rng.bit_generator.state for i, l in _rng_layers(net)}}
         save_checkpoint(ckpt_path, net.state_dict(), opt.state_dict(), meta)
+
+    def say(message):
+        (bar.write if bar is not None else log)(message)
 
     bar = None
     if progress:
@@ -198,7 +217,7 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print)
         return elapsed + time.perf_counter() - t0
 
     try:
-        with _StopRequest() as stop:
+        with _StopRequest() as stop, _raise_on_overflow(cfg.device):
             for it in range(start, cfg.max_iter):
                 opt.lr = step_lr(cfg.lr, it, cfg.milestones)
                 epoch, b = batch_position(len(x_train), cfg.batch_size, it)
@@ -210,15 +229,11 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print)
                     xb = augment(xb, batch_rng(cfg.seed, epoch, b))
                 xb, yb = to_device(xb, cfg.device), to_device(y_train[idx], cfg.device)
                 try:
-                    loss = net.loss(xb, yb)
-                except ValueError as exc:  # the head refuses non-finite features
-                    if _all_finite(net):
-                        raise
-                    raise FloatingPointError(_diverged(it, "the weights")) from exc
-                if not np.isfinite(loss):
-                    raise FloatingPointError(_diverged(it, f"the loss ({loss})"))
-                net.backward()
-                opt.step()
+                    loss = _step(net, opt, xb, yb, it)
+                except TrainingDiverged as exc:
+                    _write_summary(run_dir, {"run_dir": run_dir, "status": "diverged", "iteration": it,
+                                             "message": str(exc), "notes": notes})
+                    raise
                 loss_sum += loss
                 loss_count += 1
                 if bar is not None:
@@ -227,18 +242,22 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print)
                         bar.set_postfix(loss=f"{loss:.4f}", lr=f"{opt.lr:g}")
                 done = it + 1
                 if done % cfg.eval_every == 0 or done == cfg.max_iter:
-                    ev = evaluate(net, ds.x_test, ds.y_test, device=cfg.device)
+                    ev = evaluate(net, ds.x_test, ds.y_test)
                     row = {"iteration": done, "train_loss": loss_sum / max(1, loss_count),
                            "test_accuracy": ev["accuracy"], "lr": opt.lr,
                            "diversity": net.head.diversity(), "agreement": ev["agreement"],
                            "wall_time": round(wall(), 3)}
                     row.update({f"weak_accuracy_{v}": a for v, a in enumerate(ev["weak_accuracy"])})
                     _write_row(metrics_path, row, header)
+                    say(f"iter {done}/{cfg.max_iter}: test accuracy {100 * ev['accuracy']:.2f}%, "
+                        f"train loss {row['train_loss']:.4f}, lr {opt.lr:g}, {row['wall_time']:.0f} s")
+                    note = _not_learning(ev["accuracy"], chance, done, cfg)
+                    if note and not any(n.startswith("not learning") for n in notes):
+                        notes.append(note)
+                        say(note)
                     loss_sum, loss_count = 0.0, 0
                     checkpoint(done)
                     result = ev
-                    if bar is not None:
-                        bar.write(f"iter {done}: test accuracy {100 * ev['accuracy']:.2f}%")
                 if stop.requested and done < cfg.max_iter:
                     checkpoint(done)
                     raise TrainingInterrupted(run_dir, done)
@@ -247,11 +266,99 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print)
             bar.close()
 
     if result is None:  # resumed a run that had already finished
-        result = evaluate(net, ds.x_test, ds.y_test, device=cfg.device)
+        result = evaluate(net, ds.x_test, ds.y_test)
     plots = plot_run(metrics_path, run_dir, title=f"{cfg.network} / {cfg.loss} on {cfg.dataset}")
+    status = "not learning" if _not_learning(result["accuracy"], chance, cfg.max_iter, cfg) else "ok"
     summary = {"run_dir": run_dir, "iterations": cfg.max_iter, "test_accuracy": result["accuracy"],
                "weak_accuracy": result["weak_accuracy"], "wall_time": round(wall(), 3),
-               "plots": plots}
+               "plots": plots, "status": status, "notes": notes}
+    _write_summary(run_dir, summary)
+    return summary
+
+
+def _write_summary(run_dir, summary):
     with open(os.path.join(run_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
-    return summary
+
+
+def _resumed_config(run_dir, max_iter):
+    """The saved configuration of the run in ``run_dir``, extended to ``max_iter`` if given."""
+    cfg_path = os.path.join(run_dir, CONFIG)
+    if not os.path.isfile(cfg_path):
+        raise ValueError(f"--resume: {run_dir} has no {CONFIG}; is it a run directory?")
+    cfg = read_config(cfg_path)
+    if max_iter is not None:
+        max_iter = check_int("max_iter", max_iter, minimum=1)
+        meta = load_checkpoint(os.path.join(run_dir, CHECKPOINT))[2]
+        if max_iter < meta["iteration"]:
+            raise ValueError(f"--max-iter {max_iter} is before the run's checkpoint at iteration "
+                             f"{meta['iteration']}; a resumed run can only be extended")
+        cfg.max_iter = max_iter
+        cfg = cfg.resolved()
+    return cfg
+
+
+def _not_learning(accuracy, chance, iteration, cfg):
+    """A note if the test accuracy is still at chance level after two evaluations, else None."""
+    if iteration < 2 * cfg.eval_every or accuracy >= 1.5 * chance:
+        return None
+    return (f"not learning: test accuracy {100 * accuracy:.1f}% after {iteration} iterations is chance "
+            f"level ({100 * chance:.1f}%); the network may be dead (constant features, every ReLU off): "
+            f"try a smaller --lr (this run: {cfg.lr:g})")
+
+
+class _raise_on_overflow:
+    """On the CPU, make NumPy raise FloatingPointError where an inf or NaN is first made.
+
+    (Instead of a RuntimeWarning and a run that goes on with NaN.) The worker
+    threads of :mod:`emsm_np.parallel` run in the caller's context, so they
+    raise too. CuPy has no such switch: on the GPU divergence is seen in the loss.
+    """
+
+    def __init__(self, device):
+        self._state = np.errstate(over="raise", invalid="raise", divide="raise") if device == "cpu" else None
+
+    def __enter__(self):
+        if self._state is not None:
+            self._state.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._state is not None:
+            return self._state.__exit__(*exc)
+        return False
+
+
+def _step(net, opt, xb, yb, iteration):
+    """One SGD step; return the loss (a float). TrainingDiverged names what went non-finite first."""
+    lr = opt.lr
+    try:
+        loss = net.loss(xb, yb)
+        if not np.isfinite(loss):
+            raise TrainingDiverged(iteration, f"the loss became {loss}", lr)
+        net.backward()
+        opt.step()
+    except FloatingPointError as exc:
+        if isinstance(exc, TrainingDiverged):
+            raise
+        raise TrainingDiverged(iteration, f"{_where(exc, net, opt)} made an inf or NaN ({exc})", lr) from exc
+    except ValueError as exc:  # the head refuses non-finite features (the GPU path)
+        if "finite" not in str(exc):
+            raise
+        raise TrainingDiverged(iteration, f"the features became NaN or inf ({exc})", lr) from exc
+    return loss
+
+
+def _where(exc, net, opt):
+    """Which layer and which pass raised ``exc``, read from its traceback (innermost wins)."""
+    layers = {id(layer): i for i, layer in enumerate(net.features.layers)}
+    where = "a computation"
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        obj, fn = frame.f_locals.get("self"), frame.f_code.co_name
+        if obj is net.head:
+            where = f"the head's {fn} pass"
+        elif id(obj) in layers:
+            where = f"the {fn} pass of layer {layers[id(obj)]} ({type(obj).__name__})"
+        elif obj is opt:
+            where = "the SGD update"
+    return where
