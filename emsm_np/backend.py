@@ -72,9 +72,10 @@ def get_cupy():
         import cupy
     except ImportError as exc:
         raise GPUUnavailableError(
-            "a GPU was requested but CuPy is not installed; install the 'gpu' "
-            "extra (pip install 'emsm_np[gpu]') on a machine with a CUDA GPU, "
-            "or use the CPU (device='cpu')"
+            "a GPU was requested but CuPy is not installed; on a machine with an NVIDIA GPU, "
+            "from the emsm_np checkout: pip install -e '.[gpu]' for CUDA 12, or "
+            "pip install -e '.[gpu-cuda13]' for CUDA 13 (nvidia-smi shows the CUDA version); "
+            "or use the CPU (--device cpu)"
         ) from exc
     try:
         ok = bool(cupy.cuda.is_available())
@@ -83,7 +84,7 @@ def get_cupy():
     if not ok:
         raise GPUUnavailableError(
             "a GPU was requested but CuPy reports no usable CUDA device "
-            "(cupy.cuda.is_available() is False); use device='cpu'"
+            "(cupy.cuda.is_available() is False); use the CPU (--device cpu)"
         )
     return cupy
 
