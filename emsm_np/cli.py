@@ -60,7 +60,7 @@ def _parser():
     t.add_argument("--activation", help="prelu or relu (default: prelu for LiuNets, relu for lenet)")
     t.add_argument("--schedule", help=f"learning-rate preset, one of {', '.join(SCHEDULES)} (default: quick for "
                    "mnist-sample, else the paper's for the data set: mnist, cifar10 or cifar100)")
-    t.add_argument("--batch-size", type=int, help="(default: 64)")
+    t.add_argument("--batch-size", type=int, help="(default: the schedule's, 128 as the L-Softmax prototxts; 64 for quick)")
     t.add_argument("--lr", type=float, help="base learning rate (default: the schedule's, 0.1; 0.05 for quick)")
     t.add_argument("--milestones", type=int, nargs="*", help="iterations at which the learning rate is divided "
                    "by 10 (default: the schedule's, stretched to --max-iter)")
