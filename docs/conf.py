@@ -23,6 +23,10 @@ sys.path.insert(0, str(ROOT))
 # The tutorials read EMSM_FAST to shorten their training runs; set it before
 # sphinx-gallery executes them (it runs them in this process).
 os.environ["EMSM_FAST"] = "1"
+# ... except tutorial 06, whose figures must show networks that learned (about 80 s).
+os.environ["EMSM_FULL_TUTORIALS"] = "06"
+# sphinx-gallery collects the figures itself: the tutorials save no PNG files.
+os.environ["EMSM_FIGURES_DIR"] = ""
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import emsm_np  # noqa: E402

@@ -21,9 +21,14 @@ def test_all_seven_tutorials_are_found():
     assert len(TUTORIALS) == 7, TUTORIALS
 
 
+# The figures each tutorial saves when run from a terminal (emsm_np.figures.show).
+FIGURES = {"02": 3, "03": 1, "04": 1, "05": 1, "06": 2}
+
+
 @pytest.mark.parametrize("script", TUTORIALS)
-def test_tutorial_runs_as_a_script_and_passes_its_own_checks(script):
-    env = dict(os.environ, EMSM_FAST="1", MPLBACKEND="Agg")
+def test_tutorial_runs_as_a_script_and_passes_its_own_checks(script, tmp_path):
+    env = dict(os.environ, EMSM_FAST="1", MPLBACKEND="Agg", EMSM_FIGURES_DIR=str(tmp_path))
+    env.pop("EMSM_FULL_TUTORIALS", None)
     proc = subprocess.run(
         [sys.executable, str(ROOT / "tutorials" / script)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
@@ -32,3 +37,8 @@ def test_tutorial_runs_as_a_script_and_passes_its_own_checks(script):
         f"tutorials/{script} exited with {proc.returncode}\n"
         f"--- stdout (tail) ---\n{proc.stdout[-4000:]}\n--- stderr (tail) ---\n{proc.stderr[-4000:]}"
     )
+
+    saved = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert len(saved) == FIGURES.get(script[:2], 0), saved
+    assert all(name.startswith(script[:2] + "_") for name in saved)
+    assert all(f"(figure saved to {tmp_path / name})" in proc.stdout for name in saved)

@@ -36,6 +36,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from emsm_np import gradcheck
+from emsm_np.figures import show
 from emsm_np.functional.margin_softmax import (
     margin_cross_entropy_backward,
     margin_cross_entropy_forward,
@@ -142,7 +143,7 @@ for ax in (ax_loss, ax_grad):
     ax.axvline(0.0, color="0.6", lw=0.8)
     ax.legend()
 fig.tight_layout()
-plt.show()
+show(fig, "02_margin_loss_and_gradient")
 
 # %%
 # The gradient
@@ -273,7 +274,7 @@ for ax, (m, head) in zip(axes, heads.items()):
     ax.scatter(X[:, 0], X[:, 1], c=[colors[k] for k in labels], s=5)
     ax.set(title=f"m = {m}", xlim=(-5, 5), ylim=(-5, 5), aspect="equal")
 fig.suptitle("decision regions (solid) and margin curves (dashed) after training")
-plt.show()
+show(fig, "02_decision_boundaries")
 
 # %%
 # What changed? Mostly the **norms** of the class vectors, which grow with
@@ -340,7 +341,7 @@ ax.set(xlabel=r"angle $\theta_y$ between $x$ and $w_y$ (degrees)",
        ylabel=r"target logit $/\ \|w_y\|\,\|x\|$", ylim=(-3.2, 1.1))
 ax.legend(fontsize=8)
 fig.tight_layout()
-plt.show()
+show(fig, "02_soft_vs_angular_margin")
 
 # %%
 # Summary

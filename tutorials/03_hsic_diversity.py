@@ -30,6 +30,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from emsm_np import gradcheck
+from emsm_np.figures import show
 from emsm_np.functional.hsic import hsic_diversity_backward, hsic_diversity_forward
 from emsm_np.functional.normalize import normalize_backward, normalize_forward
 from emsm_np.losses import EMSoftmax, diversity, em_softmax_loss, paper_hsic_gradient
@@ -256,7 +257,7 @@ ax_c.set(xlabel=r"$\|c\|$", ylabel=r"$D(W + c\mathbf{1}^\top) / D(W)$",
 for ax in (ax_s, ax_c):
     ax.legend()
 fig.tight_layout()
-plt.show()
+show(fig, "03_hsic")
 
 # %%
 # A normalisation that the shift cannot fool

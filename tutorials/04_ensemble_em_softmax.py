@@ -42,6 +42,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from emsm_np import gradcheck
+from emsm_np.figures import show
 from emsm_np.functional.hsic import hsic_diversity_backward, hsic_diversity_forward
 from emsm_np.functional.margin_softmax import (
     margin_cross_entropy_backward,
@@ -306,7 +307,7 @@ axes[2].legend()
 for ax in axes:
     ax.set_xlabel(r"$\lambda$ ($\lambda = 0$ drawn at $10^{-3}$)")
 fig.tight_layout()
-plt.show()
+show(fig, "04_ensemble")
 
 # %%
 # What to take from this experiment, and what not. It trains a linear head on

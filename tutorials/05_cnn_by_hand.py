@@ -40,6 +40,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from emsm_np import gradcheck
+from emsm_np.figures import show
 from emsm_np.functional.batch_norm import batch_norm_backward, batch_norm_forward
 from emsm_np.functional.conv2d import conv2d_backward, conv2d_forward
 from emsm_np.functional.im2col import col2im, im2col, output_size
@@ -350,7 +351,7 @@ for k in range(1, 4):  # the window borders of the 2x2 pooling
         ax.axhline(2 * k - 0.5, color="w", lw=1.5)
         ax.axvline(2 * k - 0.5, color="w", lw=1.5)
 fig.tight_layout()
-plt.show()
+show(fig, "05_cnn")
 
 # %%
 # A loop over windows is the oracle for the forward pass. For the gradient

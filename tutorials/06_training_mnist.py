@@ -20,10 +20,11 @@ backward, optimiser step. The last section runs the same thing through the
 packaged trainer, :func:`emsm_np.training.train`, which is what ``emsm train``
 calls.
 
-The runs are deliberately short (a few hundred iterations, well under a
-minute on two CPU cores), so the accuracies are far from the paper's; they
-show the mechanics and the trends, not the final numbers. ``EMSM_FAST=1``
-shortens them to a few seconds.
+The runs are short (2,000 iterations, about 40 seconds per loss on two CPU
+cores), so the accuracies are far from the paper's; they show the mechanics
+and the trends, not the final numbers. ``EMSM_FAST=1`` shortens them to a few
+seconds (the test suite does that; the documentation runs this tutorial at
+full length, so the figures below come from networks that learned).
 """
 
 # %%
@@ -39,14 +40,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from emsm_np.data import Dataset, batches, load_dataset
+from emsm_np.figures import show
 from emsm_np.layers import BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, PReLU, Sequential
 from emsm_np.losses import EMSoftmax
 from emsm_np.models import Network
 from emsm_np.optim import SGD, step_lr
 
-FAST = os.environ.get("EMSM_FAST") == "1"
-ITERATIONS = 30 if FAST else 250
-EVAL_EVERY = 10 if FAST else 50
+# The docs build sets EMSM_FAST=1 for every tutorial and names this one in
+# EMSM_FULL_TUTORIALS, so that its figures show trained networks.
+FAST = os.environ.get("EMSM_FAST") == "1" and "06" not in os.environ.get("EMSM_FULL_TUTORIALS", "")
+ITERATIONS = 30 if FAST else 2000
+EVAL_EVERY = 10 if FAST else 200
 BATCH = 64
 LR = 0.02
 
@@ -109,8 +113,8 @@ print(make_network(2, **LOSSES["EM-Softmax"]))
 # One step is ``net.loss(x, y)`` (forward through the features and the head,
 # in train mode), ``net.backward()`` (every layer's hand-derived backward, in
 # reverse order, filling ``net.grads``) and ``opt.step()``.
-# :class:`~emsm_np.optim.SGD` is PyTorch's momentum SGD; it holds the very
-# arrays in ``net.params`` and updates them in place. As in the paper's
+# :class:`~emsm_np.optim.SGD` is PyTorch's momentum SGD; it reads the model's
+# ``net.params`` and ``net.grads`` at every step and updates the parameters in place. As in the paper's
 # recipe, weight decay spares the batch-norm and PReLU parameters and the
 # biases (``net.no_decay()``), and the learning rate is divided by 10 late in
 # the run (:func:`~emsm_np.optim.step_lr`).
@@ -136,8 +140,7 @@ def test_accuracy(net, x, y):
 
 
 def train_network(net, iterations, lr=LR, seed=0):
-    opt = SGD(net.params, net.grads, lr=lr, momentum=0.9, weight_decay=5e-4,
-              no_decay=net.no_decay())
+    opt = SGD(net, lr=lr, momentum=0.9, weight_decay=5e-4, no_decay=net.no_decay())
     milestones = (int(0.75 * iterations),)
     log = {"iteration": [], "ce": [], "eval_at": [], "accuracy": [], "weak": []}
     it, epoch = 0, 0
@@ -169,6 +172,9 @@ for name, switches in LOSSES.items():
     weak = ", ".join(f"{100 * a:.1f}%" for a in logs[name]["weak"][-1])
     print(f"{name:<11s} {ITERATIONS} iterations in {time.perf_counter() - t0:4.1f} s: "
           f"test accuracy {100 * logs[name]['accuracy'][-1]:.1f}% (weak classifiers: {weak})")
+    # Chance is 10 %. 30 iterations reach 35-45 %; 2,000 reach about 90 % (with 2-D features).
+    assert logs[name]["accuracy"][-1] > (0.2 if FAST else 0.8), f"{name} did not learn"
+    assert np.isfinite(logs[name]["ce"]).all()
 
 # %%
 # Learning curves
@@ -203,7 +209,7 @@ for ax in (ax_loss, ax_acc):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
 fig.tight_layout()
-plt.show()
+show(fig, "06_learning_curves")
 
 # %%
 # The learned features in 2-D
@@ -212,10 +218,17 @@ plt.show()
 # With :math:`d = 2` each test image becomes a point in the plane. A
 # classifier :math:`W \in \mathbb{R}^{2\times 10}` assigns each point to the
 # class :math:`k` that maximises :math:`x^\top w_k`, so the classes are
-# separated by *angle*: the decision regions are wedges around the directions
-# of the columns :math:`w_k` (drawn as arrows, for the averaged classifier
-# :math:`\bar W`); they are cones from the origin, because scaling :math:`x`
-# scales every logit alike. The softmax loss only asks for the target logit to be the
+# separated by *angle*: the decision regions (shaded, for the averaged
+# classifier :math:`\bar W`) are wedges from the origin, because scaling
+# :math:`x` scales every logit alike. The arrows are the directions of the
+# columns :math:`w_k`. When the columns have equal lengths, each wedge is
+# centred on its arrow; when they do not, a long column takes a wider wedge
+# and a short one is squeezed, so the wedge of class :math:`k` can sit far
+# from the direction of :math:`w_k`. Look for that in EM-Softmax's averaged
+# classifier: it is the mean of two weak classifiers that the diversity term
+# pushed apart, and its columns' lengths differ by a factor of ten or more in
+# our runs, while each weak classifier alone classifies as well as the mean.
+# The softmax loss only asks for the target logit to be the
 # largest. The soft margin asks for it to beat the others by :math:`m`, which
 # a feature can achieve by lying closer to the centre of its wedge or farther
 # from the origin, where logits are larger; the ensemble adds several such
@@ -227,6 +240,12 @@ fig, axs = plt.subplots(1, 2, figsize=(11, 5.2))
 for ax, (name, net) in zip(axs, nets.items()):
     feats = net.embed(x_test)
     W_bar = net.head.params["weight"].mean(axis=0)  # (2, 10), the test-time classifier
+    lim = 1.1 * np.abs(feats).max()
+    grid = np.linspace(-lim, lim, 300)
+    gx, gy = np.meshgrid(grid, grid)
+    region = (np.stack([gx.ravel(), gy.ravel()], axis=1) @ W_bar).argmax(axis=1).reshape(gx.shape)
+    ax.imshow(region, origin="lower", extent=(-lim, lim, -lim, lim), cmap="tab10", vmin=-0.5, vmax=9.5,
+              alpha=0.15, interpolation="nearest")
     for k in range(10):
         pts = feats[y_test == k]
         ax.scatter(pts[:, 0], pts[:, 1], s=4, alpha=0.5, color=plt.cm.tab10(k), label=str(k))
@@ -235,12 +254,12 @@ for ax, (name, net) in zip(axs, nets.items()):
         u = W_bar[:, k] / np.linalg.norm(W_bar[:, k]) * reach
         ax.annotate("", xy=u, xytext=(0, 0), arrowprops=dict(arrowstyle="->", color=plt.cm.tab10(k), lw=1.5))
         ax.text(*(1.08 * u), str(k), color=plt.cm.tab10(k), ha="center", va="center", fontweight="bold")
-    ax.set_aspect("equal")
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")
     ax.set_title(f"{name}: test accuracy {100 * logs[name]['accuracy'][-1]:.1f}%")
     ax.grid(alpha=0.3)
 axs[1].legend(markerscale=4, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="digit")
 fig.tight_layout()
-plt.show()
+show(fig, "06_features_2d")
 
 # %%
 # Numbers to go with the pictures, over the correctly classified test images
@@ -326,10 +345,11 @@ with tempfile.TemporaryDirectory() as run_dir:
                   f"weak {100 * float(row['weak_accuracy_0']):.1f}% / "
                   f"{100 * float(row['weak_accuracy_1']):.1f}%")
 print(f"lenet, {summary['iterations']} iterations: test accuracy "
-      f"{100 * summary['test_accuracy']:.1f}% in {summary['wall_time']:.1f} s")
+      f"{100 * summary['test_accuracy']:.1f}% in {summary['wall_time']:.1f} s ({summary['status']})")
+assert summary["status"] == "ok" and summary["test_accuracy"] > 0.2
 
 # %%
 # From the command line the same run is ``emsm train --loss em-softmax``
-# (800 iterations of ``lenet`` with the ``quick`` schedule), and
+# (800 iterations of ``lenet`` with the ``quick`` schedule, batch 64), and
 # ``emsm evaluate RUN_DIR`` reports the accuracies of a finished run.
 # Tutorial 07 moves training to a GPU.
