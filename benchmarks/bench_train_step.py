@@ -5,7 +5,7 @@ Not a test: a measurement. For ``lenet`` and the LiuNet MNIST network
 one step is forward, EM-Softmax loss (V=2, m=0.3, lambda=0.01), backward and the
 momentum-SGD update with weight decay. The PyTorch model is built from the
 emsm_np model layer by layer with the same weights (``nn.Conv2d``,
-``nn.BatchNorm2d``, ``nn.PReLU``/``nn.ReLU``, ``nn.MaxPool2d(ceil_mode=True)``,
+``nn.BatchNorm2d``/``nn.BatchNorm1d``, ``nn.PReLU``/``nn.ReLU``, ``nn.MaxPool2d(ceil_mode=True)``,
 ``nn.Linear``) and the same head written with torch operations (autograd), and
 ``torch.optim.SGD``. Both sides are timed in alternating blocks after a pause
 (see ``bench_conv.py`` for why); the medians and the fastest steps are printed
@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from emsm_np.layers import BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, PReLU, ReLU
+from emsm_np.layers import BatchNorm1d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, PReLU, ReLU
 from emsm_np.models import build_network
 from emsm_np.optim import SGD
 
@@ -39,6 +39,8 @@ def torch_features(torch, seq):
                           layer.padding, bias="bias" in p)
         elif isinstance(layer, BatchNorm2d):
             m = nn.BatchNorm2d(layer.num_features, eps=layer.eps, momentum=layer.momentum)
+        elif isinstance(layer, BatchNorm1d):
+            m = nn.BatchNorm1d(layer.num_features, eps=layer.eps, momentum=layer.momentum)
         elif isinstance(layer, PReLU):
             m = nn.PReLU(layer.num_parameters)
         elif isinstance(layer, ReLU):
