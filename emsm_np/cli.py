@@ -187,7 +187,7 @@ def _evaluate(args):
 
         get_cupy()  # a clear error before loading anything
     ds = load_dataset(cfg.dataset, data_dir=args.data_dir or cfg.data_dir)
-    net = build_from_config(cfg, ds.num_classes, ds.x_train.shape[1])
+    net = build_from_config(cfg, ds.num_classes, ds.x_train.shape[1], ds.x_train.shape[2])
     model_state, _, meta = load_checkpoint(ckpt)
     net.load_state_dict(model_state)
     net.to(args.device)

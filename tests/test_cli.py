@@ -210,3 +210,20 @@ def test_ctrl_c_exits_130_with_one_line_also_in_a_resumed_run(tmp_path, resumed)
     assert rc == 130, err
     assert err.startswith("emsm: interrupted at iteration ") and f"resume with: emsm train --resume {run}" in err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--activation", "tanh"], "--activation must be one of 'prelu', 'relu'; got 'tanh'"),
+    (["--width", "0"], "--width must be >= 1, got 0"),
+    (["--dataset", "imagenet"], "--dataset must be one of"),
+])
+def test_a_rejected_switch_leaves_no_run_folder(args, message, tmp_path, capsys):
+    rc = main(["train", "--run-dir", str(tmp_path / "r"), "--no-progress"] + args)
+    assert rc == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_cifar_network_trains_on_mnist_sized_images(tmp_path, capsys):
+    run, rc = small_run(tmp_path, "--network", "liunet-cifar10", "--width", "4")
+    assert rc == 0, capsys.readouterr().err
+    assert main(["evaluate", str(run)]) == 0

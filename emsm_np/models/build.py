@@ -85,7 +85,7 @@ def _scaled(widths, width):
 
 def build_network(name="lenet", num_classes=10, feature_dim=None, ensemble=1, margin=0.0,
                   lam=0.0, normalize="column", activation=None, in_channels=None,
-                  width=None, dtype=np.float32, seed=0):
+                  input_size=None, width=None, dtype=np.float32, seed=0):
     """Build a network by name with the EM-Softmax head.
 
     Parameters
@@ -98,6 +98,8 @@ def build_network(name="lenet", num_classes=10, feature_dim=None, ensemble=1, ma
     ensemble, margin, lam, normalize : the head's switches (see EMSoftmax)
     activation : "prelu" (the paper; LiuNet default) or "relu" (prototxts; lenet default)
     in_channels : override the configuration's input channels (e.g. 3 for lenet on CIFAR)
+    input_size : override the configuration's image height and width (square images;
+        e.g. 28 for liunet-cifar10 on MNIST: 28 -> 14 -> 7 -> 4 before the FC layer)
     width : filters of the first convolution, the others scaled in proportion
         (LiuNets: 48 gives 48/48/96/192, the paper's LiuNet(48) of Table 3;
         lenet: 16 gives 16/32); default the configuration's (64 LiuNet-MNIST, 32 lenet)
@@ -116,6 +118,8 @@ def build_network(name="lenet", num_classes=10, feature_dim=None, ensemble=1, ma
     activation = check_choice("activation", activation or default_act, ACTIVATIONS)
     if in_channels is not None:
         config["in_channels"] = check_int("in_channels", in_channels, minimum=1)
+    if input_size is not None:
+        config["input_size"] = check_int("input_size", input_size, minimum=1)
     if width is not None:
         width = check_int("width", width, minimum=1)
         if name in LIUNET:

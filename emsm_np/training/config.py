@@ -93,6 +93,8 @@ class TrainConfig:
         check_choice("normalize", c.normalize, NORMALIZE_MODES)
         check_choice("device", c.device, ("cpu", "gpu"))
         check_choice("dtype", c.dtype, ("float32", "float64"))
+        if c.activation is not None:
+            check_choice("activation", c.activation, ("prelu", "relu"))
         d = LOSS_DEFAULTS[c.loss]
         c.ensemble = d["ensemble"] if c.ensemble is None else check_int("ensemble", c.ensemble, minimum=1)
         c.margin = d["margin"] if c.margin is None else check_float("margin", c.margin, minimum=0.0)

@@ -85,12 +85,14 @@ def batch_position(n, batch_size, iteration):
     return divmod(iteration, max(1, n // batch_size))
 
 
-def build_from_config(cfg, num_classes, in_channels):
+def build_from_config(cfg, num_classes, in_channels, input_size=None):
+    """The network of a resolved config, for images of ``in_channels`` x ``input_size``^2."""
     dtype = np.float32 if cfg.dtype == "float32" else np.float64
     return build_network(cfg.network, num_classes=num_classes, feature_dim=cfg.feature_dim,
                          ensemble=cfg.ensemble, margin=cfg.margin, lam=cfg.lam,
                          normalize=cfg.normalize, activation=cfg.activation,
-                         in_channels=in_channels, width=cfg.width, dtype=dtype, seed=cfg.seed)
+                         in_channels=in_channels, input_size=input_size, width=cfg.width,
+                         dtype=dtype, seed=cfg.seed)
 
 
 def _rng_layers(net):
@@ -158,15 +160,16 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
     if cfg.device == "gpu":
         get_cupy()  # a clear error now, not a silent CPU run
 
-    # Load the data before creating anything, so a missing file leaves no half-made run.
+    # Load the data and build the network before creating anything, so that a missing
+    # file or a bad switch leaves no half-made run.
     ds = dataset if dataset is not None else load_dataset(cfg.dataset, data_dir=cfg.data_dir)
+    x_train, y_train = ds.x_train, ds.y_train
+    net = build_from_config(cfg, ds.num_classes, x_train.shape[1], x_train.shape[2]).to(cfg.device)
     if not resume:
         os.makedirs(run_dir, exist_ok=True)
     if not resume or max_iter is not None:
         with open(os.path.join(run_dir, CONFIG), "w") as f:
             f.write(cfg.to_json())
-    x_train, y_train = ds.x_train, ds.y_train
-    net = build_from_config(cfg, ds.num_classes, x_train.shape[1]).to(cfg.device)
     opt = SGD(net, lr=cfg.lr, momentum=cfg.momentum,
               weight_decay=cfg.weight_decay, no_decay=net.no_decay())
     augment = getattr(ds, "augment", None)
