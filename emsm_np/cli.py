@@ -17,7 +17,7 @@ EXIT_INTERRUPTED = 130
 SWITCHES = {
     "network": "--network", "dataset": "--dataset", "data_dir": "--data-dir", "loss": "--loss",
     "ensemble": "--ensemble", "margin": "--margin", "lam": "--lam", "normalize": "--normalize",
-    "feature_dim": "--feature-dim", "activation": "--activation", "width": "--width",
+    "feature_dim": "--feature-dim", "activation": "--activation", "width": "--width", "dropout": "--dropout",
     "schedule": "--schedule", "batch_size": "--batch-size", "lr": "--lr", "milestones": "--milestones",
     "max_iter": "--max-iter", "eval_every": "--eval-every", "seed": "--seed", "device": "--device",
     "dtype": "--dtype",
@@ -47,6 +47,8 @@ def _parser():
     t.add_argument("--network", help=f"one of {', '.join(NETWORKS)} (default: lenet)")
     t.add_argument("--width", type=int, help="filters of the first convolution, the others in proportion "
                    "(default: the network's, 32 for lenet, 64 for liunet-mnist; 48 gives the paper's LiuNet(48))")
+    t.add_argument("--dropout", type=float, help="drop probability of a dropout layer on the features "
+                   "(the paper's Table 4 adds one; it does not say p) (default: 0, none)")
     t.add_argument("--dataset", help=f"one of {', '.join(DATASET_NAMES)} (default: mnist-sample, embedded)")
     t.add_argument("--data-dir", help="folder with the data files, or with a <dataset>/ folder holding them "
                    "(default: $EMSM_DATA, else a per-user cache)")

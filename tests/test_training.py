@@ -353,3 +353,106 @@ def test_config_file_errors_name_the_file(tmp_path):
     bad.write_text(json.dumps({"network": "lenet", "lr": -1}))
     with pytest.raises(ValueError, match=f"{bad}: lr must be > 0"):
         read_config(bad)
+
+
+# --- the wiring between the config, the network, the optimiser and the data -------------------
+
+def _first_batches(cfg, ds, iterations):
+    """The (x, y) batches the loop trains on in its first ``iterations`` steps, read off its rules."""
+    from emsm_np.data import epoch_order
+
+    out = []
+    for it in range(iterations):
+        epoch, b = batch_position(len(ds.x_train), cfg.batch_size, it)
+        idx = epoch_order(len(ds.x_train), cfg.seed, epoch)[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+        out.append((ds.x_train[idx], ds.y_train[idx]))
+    return out
+
+
+@pytest.mark.parametrize("loss, normalize", [("softmax", "column"), ("m-softmax", "column"),
+                                             ("e-softmax", "frobenius"), ("em-softmax", "centered")])
+def test_the_loss_switches_reach_the_head_that_trains(loss, normalize, tmp_path):
+    """The first step's loss is the paper's L for the config's V, m, lambda and normalisation."""
+    from emsm_np.losses import em_softmax_loss
+    from emsm_np.training import build_from_config
+
+    ds = toy_digits()
+    cfg = small_config(loss=loss, normalize=normalize, max_iter=1, eval_every=1, milestones=(),
+                       dtype="float64").resolved()
+    net = build_from_config(cfg, ds.num_classes, 1, 28)
+    assert (net.head.ensemble, net.head.margin, net.head.lam, net.head.normalize) == \
+        (cfg.ensemble, cfg.margin, cfg.lam, normalize)
+    (xb, yb), = _first_batches(cfg, ds, 1)
+    xb = xb.astype(np.float64)
+    expected, _, _ = em_softmax_loss(net.features.forward(xb, train=True), net.head.params["weight"], yb,
+                                     margin=cfg.margin, lam=cfg.lam, normalize=normalize)
+    train(cfg, tmp_path / "r", dataset=ds, progress=False)
+    first_loss = float(read_rows(tmp_path / "r")[0]["train_loss"])
+    assert first_loss == pytest.approx(expected, rel=1e-12)
+
+
+def test_two_loop_steps_are_sgd_with_the_configs_lr_momentum_and_weight_decay(tmp_path):
+    from emsm_np.training import build_from_config
+
+    ds = toy_digits()
+    cfg = small_config(max_iter=2, eval_every=2, milestones=(), lr=0.05, momentum=0.8, weight_decay=0.01,
+                       dtype="float64").resolved()
+    net = build_from_config(cfg, ds.num_classes, 1, 28)
+    no_decay, velocity = set(net.no_decay()), {}
+    for xb, yb in _first_batches(cfg, ds, 2):
+        net.loss(xb.astype(np.float64), yb)
+        net.backward()
+        for name, w in net.params.items():
+            g = net.grads[name] + (0.0 if name in no_decay else cfg.weight_decay) * w
+            velocity[name] = cfg.momentum * velocity.get(name, 0.0) + g
+            w -= cfg.lr * velocity[name]
+    train(cfg, tmp_path / "r", dataset=ds, progress=False)
+    model, optim, _ = load_checkpoint(tmp_path / "r" / "checkpoint.npz")
+    state = net.state_dict()
+    assert set(state) == set(model)
+    for k in state:
+        np.testing.assert_allclose(model[k], state[k], rtol=1e-10, atol=1e-12, err_msg=k)
+    for name, v in velocity.items():
+        np.testing.assert_allclose(optim[f"velocity.{name}"], v, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def test_augmentation_runs_on_every_batch_and_differs_between_epochs(tmp_path):
+    ds = toy_digits(n_train=64)
+    draws = []
+
+    def augment(xb, rng):
+        draws.append(int(rng.integers(1 << 30)))
+        return xb + 0.0
+
+    ds.augment = augment
+    train(small_config(max_iter=6, eval_every=6, milestones=()), tmp_path / "r", dataset=ds, progress=False)
+    assert len(draws) == 6  # 2 batches of 32 per epoch, 3 epochs
+    assert len(set(draws)) == 6  # no two batches, and no two epochs, share their augmentation
+
+
+def test_resume_of_a_network_with_batch_norm_and_dropout_is_bit_identical(tmp_path):
+    ds = toy_digits()
+    cfg = dict(dropout=0.5)
+    ref = train(small_config(**cfg), tmp_path / "ref", dataset=ds, progress=False)
+    run = tmp_path / "run"
+    with pytest.raises(TrainingInterrupted):
+        train(small_config(**cfg), run, dataset=ds, progress=False, log=interrupt_at(20))
+    resumed = train(None, run, resume=True, dataset=ds, progress=False)
+    assert resumed["test_accuracy"] == ref["test_accuracy"]
+    ref_w, run_w = (load_checkpoint(d / "checkpoint.npz")[0] for d in (tmp_path / "ref", run))
+    assert any("running_mean" in k for k in ref_w)  # the FC layer's batch norm
+    assert all(np.array_equal(ref_w[k], run_w[k]) for k in ref_w)
+    same = ("iteration", "train_loss", "test_accuracy", "diversity", "agreement")
+    assert [[r[k] for k in same] for r in read_rows(run)] == [[r[k] for k in same] for r in read_rows(tmp_path / "ref")]
+
+
+def test_dropout_changes_training_and_its_masks_come_from_the_seed(tmp_path):
+    ds = toy_digits()
+    plain = train(small_config(max_iter=10, eval_every=10, milestones=()), tmp_path / "a", dataset=ds,
+                  progress=False)
+    drop = [train(small_config(max_iter=10, eval_every=10, milestones=(), dropout=0.5), tmp_path / d,
+                  dataset=ds, progress=False) for d in ("b", "c")]
+    a, b, c = (load_checkpoint(tmp_path / d / "checkpoint.npz")[0] for d in "abc")
+    assert not all(np.array_equal(a[k], b[k]) for k in a)   # the masks act
+    assert all(np.array_equal(b[k], c[k]) for k in b)       # the same masks for the same seed
+    assert drop[0]["test_accuracy"] == drop[1]["test_accuracy"] and plain["status"] == "ok"

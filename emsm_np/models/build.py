@@ -1,10 +1,11 @@
 """Build the networks named in :mod:`emsm_np.models.configs`."""
 import numpy as np
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_float, check_int
 from ..layers.activation import PReLU, ReLU
 from ..layers.batchnorm import BatchNorm1d, BatchNorm2d
 from ..layers.conv import Conv2d
+from ..layers.dropout import Dropout
 from ..layers.flatten import Flatten
 from ..layers.linear import Linear
 from ..layers.pool import MaxPool2d
@@ -85,7 +86,7 @@ def _scaled(widths, width):
 
 def build_network(name="lenet", num_classes=10, feature_dim=None, ensemble=1, margin=0.0,
                   lam=0.0, normalize="column", activation=None, in_channels=None,
-                  input_size=None, width=None, dtype=np.float32, seed=0):
+                  input_size=None, width=None, dropout=0.0, dtype=np.float32, seed=0):
     """Build a network by name with the EM-Softmax head.
 
     Parameters
@@ -103,8 +104,12 @@ def build_network(name="lenet", num_classes=10, feature_dim=None, ensemble=1, ma
     width : filters of the first convolution, the others scaled in proportion
         (LiuNets: 48 gives 48/48/96/192, the paper's LiuNet(48) of Table 3;
         lenet: 16 gives 16/32); default the configuration's (64 LiuNet-MNIST, 32 lenet)
+    dropout : drop probability of a Dropout layer on the features, after the FC -
+        BN - activation (the paper's Sec. 4.8 / Table 4 adds dropout after the
+        second last FC layer, without saying p; Caffe's default is 0.5); 0: none
     dtype : float32 or float64
-    seed : int, all initial weights are drawn from one Generator seeded with it
+    seed : int, all initial weights are drawn from one Generator seeded with it;
+        the dropout masks from a second one, seeded with ``(seed, 1)``
     """
     check_choice("network", name, NETWORKS)
     rng = np.random.default_rng(seed)
@@ -129,6 +134,9 @@ def build_network(name="lenet", num_classes=10, feature_dim=None, ensemble=1, ma
             widths = _scaled([w for w, _ in config["convs"]], width)
             config["convs"] = [(w, k) for w, (_, k) in zip(widths, config["convs"])]
     features = make(config, feature_dim, activation, dtype, rng)
+    dropout = check_float("dropout", dropout, minimum=0.0)
+    if dropout > 0:
+        features = Sequential(*features.layers, Dropout(dropout, rng=np.random.default_rng([seed, 1])))
     head = EMSoftmax(feature_dim, num_classes, ensemble=ensemble, margin=margin, lam=lam,
                      normalize=normalize, dtype=dtype, rng=rng)
     return Network(features, head, name=name)

@@ -68,6 +68,7 @@ class TrainConfig:
     feature_dim: int = None
     activation: str = None
     width: int = None
+    dropout: float = 0.0
     schedule: str = None
     batch_size: int = None
     lr: float = None
@@ -114,6 +115,7 @@ class TrainConfig:
             if list(c.milestones) != sorted(c.milestones):
                 raise ValueError(f"milestones must increase, got {list(c.milestones)}")
         c.batch_size = s["batch_size"] if c.batch_size is None else check_int("batch_size", c.batch_size, minimum=1)
+        c.dropout = check_float("dropout", c.dropout, minimum=0.0, maximum=0.99)
         if c.width is not None:
             c.width = check_int("width", c.width, minimum=1)
         if c.feature_dim is not None:

@@ -23,7 +23,7 @@ def evaluate(net, x, y, batch_size=1000, device=None):
     ----------
     net : Network (features, then the EM-Softmax head)
     x : (N, C, H, W) images, NumPy (or arrays on the model's device); each batch
-        is moved to the model's device
+        is moved to the model's device and converted to its dtype
     y : (N,) integer labels (NumPy or CuPy)
     batch_size : int >= 1, images per forward pass
     device : None (the model's device), or "cpu" / "gpu", which must then be
@@ -56,8 +56,9 @@ def evaluate(net, x, y, batch_size=1000, device=None):
     V = net.head.ensemble
     weak_correct = np.zeros(V, dtype=np.int64)
     agree = 0
+    dtype = net.head.params["weight"].dtype  # float32 images into a float64 model are converted
     for start in range(0, n, batch_size):
-        xb = to_device(x[start:start + batch_size], where)
+        xb = to_device(x[start:start + batch_size].astype(dtype, copy=False), where)
         yb = y[start:start + batch_size]
         feats = net.embed(xb)
         pred = asnumpy(net.head.logits(feats).argmax(axis=1))

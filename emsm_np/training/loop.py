@@ -92,7 +92,7 @@ def build_from_config(cfg, num_classes, in_channels, input_size=None):
                          ensemble=cfg.ensemble, margin=cfg.margin, lam=cfg.lam,
                          normalize=cfg.normalize, activation=cfg.activation,
                          in_channels=in_channels, input_size=input_size, width=cfg.width,
-                         dtype=dtype, seed=cfg.seed)
+                         dropout=cfg.dropout, dtype=dtype, seed=cfg.seed)
 
 
 def _rng_layers(net):
@@ -230,6 +230,7 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
                 xb = x_train[idx]
                 if augment is not None:
                     xb = augment(xb, batch_rng(cfg.seed, epoch, b))
+                xb = xb.astype(cfg.dtype, copy=False)  # the data are float32; a float64 run converts
                 xb, yb = to_device(xb, cfg.device), to_device(y_train[idx], cfg.device)
                 try:
                     loss = _step(net, opt, xb, yb, it)
