@@ -227,3 +227,29 @@ def test_a_cifar_network_trains_on_mnist_sized_images(tmp_path, capsys):
     run, rc = small_run(tmp_path, "--network", "liunet-cifar10", "--width", "4")
     assert rc == 0, capsys.readouterr().err
     assert main(["evaluate", str(run)]) == 0
+
+
+def test_evaluate_device_gpu_is_honoured_not_ignored(tmp_path, capsys):
+    from emsm_np.backend import gpu_available
+
+    if gpu_available():
+        pytest.skip("this machine has a GPU: the no-GPU error cannot be shown")
+    run, _ = small_run(tmp_path)
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--device", "gpu"]) == 2
+    assert "a GPU was requested" in capsys.readouterr().err
+
+
+def test_the_readmes_real_data_defaults_are_the_configs():
+    """README: `--dataset mnist` trains with lr 0.1 / 10 at 8k and 14k, 20k iterations, batch 128."""
+    from emsm_np.training import TrainConfig
+
+    for dataset in ("mnist", "fashion-mnist", "cifar10", "cifar10+"):
+        cfg = TrainConfig(dataset=dataset).resolved()
+        assert (cfg.lr, cfg.milestones, cfg.max_iter, cfg.batch_size, cfg.momentum, cfg.weight_decay) == \
+            (0.1, (8000, 14000), 20000, 128, 0.9, 5e-4), dataset
+    cfg = TrainConfig(dataset="cifar100").resolved()
+    assert (cfg.lr, cfg.milestones, cfg.max_iter, cfg.batch_size) == (0.1, (12000, 15000), 20000, 128)
+    cfg = TrainConfig().resolved()
+    assert (cfg.network, cfg.dataset, cfg.loss, cfg.lr, cfg.max_iter, cfg.batch_size) == \
+        ("lenet", "mnist-sample", "em-softmax", 0.05, 800, 64)

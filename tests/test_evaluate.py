@@ -81,3 +81,20 @@ def test_evaluate_rejects_empty_data():
     net, (x, y) = small_network(), data()
     with pytest.raises(ValueError, match=r"x and y are empty"):
         evaluate(net, x[:0], y[:0])
+
+
+def test_agreement_is_the_fraction_where_every_weak_classifier_predicts_the_same_class():
+    from emsm_np.models import build_network
+
+    net = build_network("lenet", num_classes=10, ensemble=3, width=2, feature_dim=4, seed=0)
+    W = net.head.params["weight"]
+    W[1] = W[0]  # classifiers 0 and 1 always agree; classifier 2 keeps its own weights
+    rng = np.random.default_rng(0)
+    x = rng.random((300, 1, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, 300)
+    weak = net.weak_logits(x).argmax(axis=2)  # (3, n)
+    expected = float(np.mean((weak[0] == weak[1]) & (weak[1] == weak[2])))
+    assert 0 < expected < 1  # some samples split the ensemble, some do not
+    ev = evaluate(net, x, y, batch_size=64)
+    assert ev["agreement"] == pytest.approx(expected)
+    assert ev["weak_accuracy"] == pytest.approx([float(np.mean(w == y)) for w in weak])
