@@ -8,7 +8,6 @@ from emsm_np.functional import conv2d as conv2d_module
 from emsm_np.functional import conv2d_rows
 from emsm_np.functional.conv2d import conv2d_backward, conv2d_forward
 from emsm_np.functional.im2col import col2im
-from emsm_np.functional.im2col import im2col_rows as rows_im2col
 from emsm_np.layers.conv import Conv2d
 
 # Every test runs without worker threads and with two (conftest.py: threads).
@@ -64,6 +63,28 @@ def loop_conv2d(x, w, b, stride, padding):
     return out
 
 
+def offset_conv2d(x, w, b, padding, dout):
+    """Stride-1 conv2d and its three gradients, one kernel offset (i, j) at a time::
+
+        out = b + sum_{i,j} w[:, :, i, j] . xpad[:, :, i:i+Ho, j:j+Wo]      (over c)
+
+    and each gradient the adjoint of that sum, offset by offset. Fast enough for
+    64 channels, and shares nothing with im2col, the row im2col or the GEMM routes.
+    """
+    (ph, pw), (_, _, H, W) = pair(padding), x.shape
+    F, C, kh, kw = w.shape
+    xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    Ho, Wo = xpad.shape[2] - kh + 1, xpad.shape[3] - kw + 1
+    out = np.zeros((x.shape[0], F, Ho, Wo)) + b[None, :, None, None]
+    dxpad, dw = np.zeros_like(xpad), np.zeros_like(w)
+    for i, j in np.ndindex(kh, kw):
+        window = xpad[:, :, i : i + Ho, j : j + Wo]
+        out += np.einsum("fc,nchw->nfhw", w[:, :, i, j], window)
+        dw[:, :, i, j] = np.einsum("nfhw,nchw->fc", dout, window)
+        dxpad[:, :, i : i + Ho, j : j + Wo] += np.einsum("fc,nfhw->nchw", w[:, :, i, j], dout)
+    return out, dxpad[:, :, ph : ph + H, pw : pw + W], dw, dout.sum(axis=(0, 2, 3))
+
+
 def random_case(xshape, wshape, rng, dtype=np.float64):
     x = rng.standard_normal(xshape).astype(dtype)
     w = rng.standard_normal((wshape[0], xshape[1]) + wshape[1:]).astype(dtype)
@@ -103,6 +124,10 @@ def test_conv2d_x_weight_and_bias_gradients_match_finite_differences(xp, xshape,
 def test_conv2d_dx_by_flipped_kernel_equals_col2im_of_wm_transpose_g(xp, xshape, wshape, stride, padding):
     # conv2d_backward computes dx as a stride-1 convolution of the spread-out dout
     # with the flipped kernel; it must equal the textbook dx = col2im(Wm^T G).
+    # With fewer input than output channels (C < F) conv2d_backward itself takes
+    # the textbook form, and the comparison would be of col2im with itself: keep
+    # F <= C so that the flipped kernel (through im2col or the row im2col) runs.
+    wshape = (min(wshape[0], xshape[1]),) + wshape[1:]
     x, w, b = (xp.asarray(a) for a in random_case(xshape, wshape, np.random.default_rng(11)))
     out, cache = conv2d_forward(x, w, b, stride, padding)
     dout = xp.asarray(np.random.default_rng(12).standard_normal(out.shape))
@@ -141,28 +166,102 @@ def test_conv2d_batch_chunking_changes_no_result(xp, monkeypatch):
     chunked_grads = conv2d_backward(dout, chunked[1])
     for a, c in zip((whole[0],) + whole_grads, (chunked[0],) + chunked_grads):
         np.testing.assert_allclose(asnumpy(c), asnumpy(a), rtol=1e-12, atol=1e-12)
+    # and both are right, not merely equal: against the offset-by-offset reference
+    reference = offset_conv2d(*(asnumpy(a) for a in (x, w, b)), 1, asnumpy(dout))
+    for c, want in zip((chunked[0],) + chunked_grads, reference):
+        np.testing.assert_allclose(asnumpy(c), want, rtol=1e-11, atol=1e-11)
 
 
-@pytest.mark.parametrize("C, F, kernel, padding", [(64, 64, 3, 1), (32, 64, 5, 2), (40, 8, (3, 2), (0, 1))])
-def test_conv2d_wide_layers_take_the_row_route_with_the_same_result(monkeypatch, C, F, kernel, padding):
-    # At the default threshold, layers like LiuNet's and LeNet's second go through
-    # conv2d_rows for the forward and for dx; all three results must equal the
-    # full-im2col route's.
-    monkeypatch.undo()  # the default thresholds
+# The thresholds as conv2d.py and conv2d_rows.py set them (read at import, before
+# the route fixture patches them).
+DEFAULT_ROWS_MIN_DEPTH = conv2d_rows.ROWS_MIN_DEPTH
+DEFAULT_PER_IMAGE_MAX_DEPTH = conv2d_module.PER_IMAGE_MAX_DEPTH
+# What spy_on_routes records on each route, for a stride-1 convolution.
+ROUTE_TRACE = {"rows": {"rows"}, "im2col": {"im2col"}, "per-image": {"im2col", "per-image"}}
+
+
+def spy_on_routes(monkeypatch):
+    """Record which route conv2d_forward and conv2d_backward take (NumPy arrays).
+
+    "rows": conv2d_rows or conv2d_rows_weight_grad ran; "im2col": conv2d.py built
+    a full im2col (of x for the forward or dW, or of the spread-out dout for the
+    flipped-kernel dx); "per-image": a batched (3-D) np.matmul ran, which only the
+    per-image GEMMs call.
+    """
+    taken = []
+
+    def spy(module, name, label):
+        real = getattr(module, name)
+
+        def recorded(*args, **kwargs):
+            taken.append(label)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, recorded)
+
+    spy(conv2d_rows, "conv2d_rows", "rows")
+    spy(conv2d_rows, "conv2d_rows_weight_grad", "rows")
+    spy(conv2d_module, "im2col", "im2col")
+    real_matmul = np.matmul
+
+    def matmul(a, b, *args, **kwargs):
+        if a.ndim == 3 or b.ndim == 3:
+            taken.append("per-image")
+        return real_matmul(a, b, *args, **kwargs)
+
+    monkeypatch.setattr(np, "matmul", matmul)
+    return taken
+
+
+WIDE = [(64, 64, 3, 1), (32, 64, 5, 2), (40, 8, (3, 2), (0, 1))]
+
+
+def wide_case(C, F, kernel, padding):
     kh, kw = pair(kernel)
     x, w, b = random_case((3, C, 7, 6), (F, kh, kw), np.random.default_rng(13))
     dout_shape = (3, F, 7 + 2 * pair(padding)[0] - kh + 1, 6 + 2 * pair(padding)[1] - kw + 1)
-    dout = np.random.default_rng(14).standard_normal(dout_shape)
-    calls = []
-    monkeypatch.setattr(conv2d_rows, "im2col_rows", lambda *a, **k: calls.append(1) or rows_im2col(*a, **k))
+    return x, w, b, np.random.default_rng(14).standard_normal(dout_shape)
+
+
+@pytest.mark.parametrize("C, F, kernel, padding", WIDE)
+def test_conv2d_wide_layers_on_each_route_match_the_offset_by_offset_reference(
+        monkeypatch, route, C, F, kernel, padding):
+    # The route fixture forces a route; the spy proves that it is the one that ran,
+    # for the forward, dW and dx alike.
+    x, w, b, dout = wide_case(C, F, kernel, padding)
+    taken = spy_on_routes(monkeypatch)
     out, cache = conv2d_forward(x, w, b, 1, padding)
     grads = conv2d_backward(dout, cache)
-    assert calls, "the row route was not taken"
-    monkeypatch.setattr(conv2d_rows, "ROWS_MIN_DEPTH", 10**9)
-    ref_out, ref_cache = conv2d_forward(x, w, b, 1, padding)
-    for got, want in zip((out,) + grads, (ref_out,) + conv2d_backward(dout, ref_cache)):
-        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(out, loop_conv2d(x, w, b, 1, padding), rtol=1e-12, atol=1e-12)
+    assert set(taken) == ROUTE_TRACE[route], (route, sorted(set(taken)))
+    for got, want in zip((out,) + grads, offset_conv2d(x, w, b, padding, dout)):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
+
+
+ROWS, IM2COL, PER_IMAGE = ROUTE_TRACE["rows"], ROUTE_TRACE["im2col"], ROUTE_TRACE["per-image"]
+
+
+@pytest.mark.parametrize("route", ["defaults"])  # replaces the route fixture: nothing patched
+@pytest.mark.parametrize("C, F, kernel, padding, forward_trace, backward_trace", [
+    (64, 64, 3, 1, ROWS, ROWS),  # LiuNet's later layers: forward, dW and dx by rows
+    (32, 64, 5, 2, ROWS, ROWS),  # LeNet's second layer
+    (40, 8, (3, 2), (0, 1), ROWS, ROWS | IM2COL),  # dx (kw*F = 16) by the flipped kernel's im2col
+    (1, 32, 5, 0, PER_IMAGE, PER_IMAGE | ROWS),  # LeNet's first layer: dx (kw*F = 160) by rows
+    (3, 8, 3, 1, PER_IMAGE, PER_IMAGE),  # a thin first layer throughout
+    (8, 16, 3, 1, IM2COL, IM2COL),  # between the two thresholds
+], ids=["64-64-rows", "32-64-rows", "40-8-rows-dx-im2col", "1-32-per-image-dx-rows", "3-8-per-image", "8-16-im2col"])
+def test_conv2d_default_thresholds_choose_rows_for_wide_layers_and_per_image_gemms_for_thin_ones(
+        monkeypatch, route, C, F, kernel, padding, forward_trace, backward_trace):
+    assert (conv2d_rows.ROWS_MIN_DEPTH, conv2d_module.PER_IMAGE_MAX_DEPTH) == (
+        DEFAULT_ROWS_MIN_DEPTH, DEFAULT_PER_IMAGE_MAX_DEPTH)
+    x, w, b, dout = wide_case(C, F, kernel, padding)
+    taken = spy_on_routes(monkeypatch)
+    out, cache = conv2d_forward(x, w, b, 1, padding)
+    assert set(taken) == forward_trace, sorted(set(taken))
+    taken.clear()
+    grads = conv2d_backward(dout, cache)
+    assert set(taken) == backward_trace, sorted(set(taken))
+    for got, want in zip((out,) + grads, offset_conv2d(x, w, b, padding, dout)):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
 
 
 def test_conv2d_float32_in_float32_out_and_inputs_untouched():

@@ -10,6 +10,7 @@ import pytest
 from scipy.special import log_softmax
 
 from emsm_np import gradcheck
+from emsm_np.backend import asnumpy
 from emsm_np.functional.hsic import (
     hsic_diversity_backward,
     hsic_diversity_forward,
@@ -19,8 +20,9 @@ from emsm_np.functional.margin_softmax import (
     margin_cross_entropy_backward,
     margin_cross_entropy_forward,
 )
-from emsm_np.functional.normalize import normalize_backward, normalize_forward
+from emsm_np.functional.normalize import EPS, normalize_backward, normalize_forward
 from emsm_np.losses import EMSoftmax, diversity, em_softmax_loss, ensemble_logits, weak_logits
+from emsm_np.losses.em_softmax import em_softmax_backward, em_softmax_forward
 
 SMOOTH = 1e-7  # relative-error bound for smooth operations (STYLE.md)
 NORMALIZE = ["column", "frobenius", "none", "centered"]
@@ -44,6 +46,33 @@ def loop_diversity(W_hat):
             if u != v:
                 total += np.trace(W_hat[v] @ H @ W_hat[u].T @ W_hat[u] @ H @ W_hat[v].T)
     return total
+
+
+def softmax_ce_rows(z, y):
+    """Per-row cross-entropy logsumexp(z_i) - z_i[y_i], the log-sum-exp written out (max shifted)."""
+    rows = np.arange(len(y))
+    zmax = z.max(axis=1, keepdims=True)
+    lse = zmax[:, 0] + np.log(np.exp(z - zmax).sum(axis=1))
+    return lse - z[rows, y]
+
+
+def shifted_softmax(z, y, m):
+    """p~ = softmax(z - m onehot(y)): the probabilities of Eq. 4, computed here from scratch."""
+    zt = z.copy()
+    zt[np.arange(len(y)), y] -= m
+    e = np.exp(zt - zt.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def reference_em_softmax_loss(x, W, y, margin, lam):
+    """Eq. 8 built from the formulas in float64: sum over v of the mean CE of z_v = x W_v with
+    the margin subtracted from the target logit (Eq. 4), plus lam * D (Eq. 6, the trace over
+    ordered pairs) on the classifiers with every class column scaled to unit length."""
+    V, d, K = W.shape
+    onehot = np.eye(K)[y]
+    ce = sum(softmax_ce_rows(x @ W[v] - margin * onehot, y).mean() for v in range(V))
+    W_hat = np.stack([W[v] / np.sqrt((W[v] ** 2).sum(axis=0)) for v in range(V)])
+    return ce + lam * loop_diversity(W_hat)
 
 
 # ---------------------------------------------------------------- Eq. 4
@@ -93,6 +122,135 @@ def test_plain_softmax_is_v1_m0_lam0():
     p[np.arange(len(y)), y] -= 1  # the textbook p - onehot(y)
     np.testing.assert_allclose(dx, p @ W[0].T / len(y), rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(dW[0], x.T @ p / len(y), rtol=1e-12, atol=1e-14)
+
+
+MARGINS = [0.1, 0.5, 2.0]
+
+
+@pytest.mark.parametrize("margin", MARGINS)
+@pytest.mark.parametrize("seed", range(4))
+def test_eq4_a_positive_margin_makes_the_m_softmax_loss_larger_than_the_softmax_loss(seed, margin):
+    # The target must win by m: on the same (x, W, y) the loss goes up, for one
+    # classifier (M-Softmax vs Softmax) and for the ensemble (EM- vs E-Softmax).
+    for V, lam in [(1, 0.0), (3, 0.1)]:
+        x, W, y = make(np, V=V, seed=seed)
+        softmax = em_softmax_loss(x, W, y, margin=0.0, lam=lam)[0]
+        m_softmax = em_softmax_loss(x, W, y, margin=margin, lam=lam)[0]
+        assert m_softmax > softmax, (V, m_softmax, softmax)
+
+
+@pytest.mark.parametrize("margin", MARGINS)
+def test_eq4_the_margin_lowers_the_softmax_probability_of_the_target_in_every_row(xp, margin):
+    rng = np.random.default_rng(3)
+    z = xp.asarray(rng.standard_normal((9, 5)))
+    y = xp.asarray(rng.integers(0, 5, 9))
+    rows = np.arange(9)
+    plain = asnumpy(margin_cross_entropy_forward(z, y, 0.0)[1].prob)
+    shifted = asnumpy(margin_cross_entropy_forward(z, y, margin)[1].prob)
+    y = asnumpy(y)
+    assert (shifted[rows, y] < plain[rows, y]).all()
+    others = np.ones_like(plain, dtype=bool)
+    others[rows, y] = False
+    assert (shifted[others] > plain[others]).all()  # the mass lost by the target goes to the others
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_eq4_with_zero_margin_the_loss_is_plain_softmax_cross_entropy(seed):
+    rng = np.random.default_rng(seed)
+    z = 3 * rng.standard_normal((8, 6))
+    y = rng.integers(0, 6, 8)
+    loss, _ = margin_cross_entropy_forward(z, y, 0.0)
+    np.testing.assert_allclose(float(loss), softmax_ce_rows(z, y).mean(), rtol=1e-13)
+    # and through the head, V = 1: z = x W
+    x, W, y = make(np, V=1, K=6, seed=seed)
+    np.testing.assert_allclose(em_softmax_loss(x, W, y)[0], softmax_ce_rows(x @ W[0], y).mean(), rtol=1e-13)
+
+
+@pytest.mark.parametrize("margin", [0.0] + MARGINS)
+def test_eq4_loss_equals_cross_entropy_of_the_margin_shifted_logits(margin):
+    rng = np.random.default_rng(4)
+    z = rng.standard_normal((8, 6))
+    y = rng.integers(0, 6, 8)
+    zt = z - margin * np.eye(6)[y]
+    loss, _ = margin_cross_entropy_forward(z, y, margin)
+    np.testing.assert_allclose(float(loss), softmax_ce_rows(zt, y).mean(), rtol=1e-13)
+
+
+@pytest.mark.parametrize("margin", [0.0] + MARGINS)
+def test_eq4_logit_gradient_is_the_margin_shifted_softmax_minus_one_at_the_target(xp, margin):
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal((7, 4))
+    y = rng.integers(0, 4, 7)
+    rows = np.arange(7)
+    _, cache = margin_cross_entropy_forward(xp.asarray(z), xp.asarray(y), margin)
+    dz = asnumpy(margin_cross_entropy_backward(1.0, cache))
+    p = shifted_softmax(z, y, margin)
+    np.testing.assert_allclose(dz[rows, y], (p[rows, y] - 1) / 7, rtol=1e-12, atol=1e-15)
+    others = np.ones_like(p, dtype=bool)
+    others[rows, y] = False
+    np.testing.assert_allclose(dz[others], p[others] / 7, rtol=1e-12, atol=1e-15)
+
+
+# ---------------------------------------------------------------- upstream gradient
+
+
+DLOSS = [2.5, -0.75]
+
+
+@pytest.mark.parametrize("dloss", DLOSS)
+@pytest.mark.parametrize("margin", [0.0, 0.6])
+def test_margin_cross_entropy_backward_scales_the_logit_gradient_by_dloss(xp, dloss, margin):
+    rng = np.random.default_rng(6)
+    z = xp.asarray(rng.standard_normal((5, 4)))
+    y = xp.asarray(rng.integers(0, 4, 5))
+    _, cache = margin_cross_entropy_forward(z, y, margin)
+    unit = asnumpy(margin_cross_entropy_backward(1.0, cache))
+    scaled = asnumpy(margin_cross_entropy_backward(dloss, cache))
+    np.testing.assert_allclose(scaled, dloss * unit, rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize("dloss", DLOSS)
+@pytest.mark.parametrize("V,margin,lam", [(1, 0.5, 0.0), (3, 0.0, 0.3), (3, 0.5, 0.3)])
+@pytest.mark.parametrize("normalize", NORMALIZE)
+def test_em_softmax_backward_scales_dx_and_dw_by_dloss(xp, dloss, V, margin, lam, normalize):
+    # Both parts of dW (cross-entropy, and the HSIC term through the normalisation)
+    # and dx are linear in the upstream gradient.
+    x, W, y = make(xp, V=V)
+    _, _, cache = em_softmax_forward(x, W, y, margin, lam, normalize)
+    dx1, dW1 = (asnumpy(a) for a in em_softmax_backward(cache, 1.0))
+    dx, dW = (asnumpy(a) for a in em_softmax_backward(cache, dloss))
+    np.testing.assert_allclose(dx, dloss * dx1, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(dW, dloss * dW1, rtol=1e-12, atol=0)
+    if lam > 0:  # the HSIC part alone scales too: dW minus the lam = 0 gradient
+        _, _, cache0 = em_softmax_forward(x, W, y, margin, 0.0, normalize)
+        hsic1 = dW1 - asnumpy(em_softmax_backward(cache0, 1.0)[1])
+        hsic = dW - asnumpy(em_softmax_backward(cache0, dloss)[1])
+        assert np.abs(hsic1).max() > 1e-3
+        np.testing.assert_allclose(hsic, dloss * hsic1, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("dloss", DLOSS)
+def test_em_softmax_backward_with_dloss_matches_finite_differences_of_dloss_times_the_loss(dloss):
+    x, W, y = make(np, V=2)
+    _, _, cache = em_softmax_forward(x, W, y, 0.4, 0.2, "column")
+    dx, dW = em_softmax_backward(cache, dloss)
+    f = lambda: dloss * em_softmax_loss(x, W, y, margin=0.4, lam=0.2)[0]
+    err = gradcheck.check_function(f, {"x": x, "W": W}, {"x": dx, "W": dW})
+    assert max(err.values()) < SMOOTH, err
+
+
+@pytest.mark.parametrize("dloss", DLOSS)
+def test_head_backward_scales_dx_and_the_weight_gradient_by_dloss(dloss):
+    x, W, y = make(np, V=3)
+    head = EMSoftmax(5, 4, ensemble=3, margin=0.3, lam=0.2, dtype=np.float64)
+    head.params["weight"][...] = W
+    head.forward(x, y)
+    dx1 = head.backward()
+    dW1 = head.grads["weight"].copy()
+    head.forward(x, y)
+    dx = head.backward(dloss)
+    np.testing.assert_allclose(dx, dloss * dx1, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(head.grads["weight"], dloss * dW1, rtol=1e-12, atol=0)
 
 
 # ---------------------------------------------------------------- Eqs. 6-7
@@ -175,6 +333,91 @@ def test_normalization_gives_unit_columns_and_unit_frobenius_norm():
     assert none is W
 
 
+def zero_norm_case(mode, seed=8):
+    """W (2, 5, 4) with one classifier part whose norm (in ``mode``) is exactly zero, and a mask of it.
+
+    column: one all-zero class column; frobenius: one all-zero classifier;
+    centered: a classifier whose class columns are all equal (W H = 0, exactly:
+    the values are multiples of 1/4), the shift that "centered" removes.
+    """
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((2, 5, 4))
+    zero = np.zeros(W.shape, dtype=bool)
+    if mode in ("column", "none"):
+        zero[0, :, 1] = True
+        W[zero] = 0.0
+    elif mode == "frobenius":
+        zero[1] = True
+        W[1] = 0.0
+    else:  # centered
+        zero[1] = True
+        W[1] = rng.integers(-8, 8, (5, 1)) / 4
+    return W, zero
+
+
+@pytest.mark.parametrize("mode", NORMALIZE)
+def test_normalize_maps_a_zero_norm_part_to_zero_with_gradient_g_over_eps(xp, mode):
+    # The documented clamp r = max(||w||, eps): a zero-norm column (or classifier)
+    # maps to 0, and its gradient is g / eps (g H / eps for "centered", back through
+    # the centring; g itself for "none", the identity). The other parts keep the
+    # tangent projection (g - w^ (w^ . g)) / ||w||.
+    W, zero = zero_norm_case(mode)
+    g = np.random.default_rng(9).standard_normal(W.shape)
+    W_hat, cache = normalize_forward(xp.asarray(W), mode)
+    dW = asnumpy(normalize_backward(xp.asarray(g), cache))
+    W_hat = asnumpy(W_hat)
+    assert np.isfinite(W_hat).all() and np.isfinite(dW).all()
+    if mode == "none":
+        np.testing.assert_array_equal(W_hat, W)
+        np.testing.assert_array_equal(dW, g)
+        return
+    np.testing.assert_array_equal(W_hat[zero], 0.0)
+
+    def tangent(w, gw):
+        """(g - w^ (w^ . g)) / ||w||: the gradient through w / ||w|| where ||w|| > eps."""
+        r = np.linalg.norm(w)
+        return (gw - w / r * (w / r * gw).sum()) / r
+
+    def centre(a):  # a H: each row minus its mean over the classes
+        return a - a.mean(axis=-1, keepdims=True)
+
+    if mode == "column":
+        zero_grad, expected_zero = dW[0, :, 1], g[0, :, 1] / EPS
+        other_grad, expected_other = dW[0, :, 2], tangent(W[0, :, 2], g[0, :, 2])
+    elif mode == "frobenius":
+        zero_grad, expected_zero = dW[1], g[1] / EPS
+        other_grad, expected_other = dW[0], tangent(W[0], g[0])
+    else:
+        zero_grad, expected_zero = dW[1], centre(g[1]) / EPS
+        other_grad, expected_other = dW[0], centre(tangent(centre(W[0]), g[0]))
+    np.testing.assert_allclose(zero_grad, expected_zero, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(other_grad, expected_other, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["column", "frobenius", "centered"])
+def test_normalize_below_eps_scales_by_one_over_eps_forward_and_backward(mode):
+    # Any norm at or below eps is clamped, not only zero: w^ = w / eps, dL/dw = g / eps
+    # (w H / eps and g H / eps for "centered").
+    eps = 1e-3
+    rng = np.random.default_rng(10)
+    W = rng.standard_normal((2, 5, 4))
+    small = np.zeros(W.shape, dtype=bool)
+    if mode == "column":
+        small[1, :, 3] = True
+    else:
+        small[1] = True
+    W[small] *= 1e-5 / np.linalg.norm(W[small])  # norm 1e-5 < eps (after centring, smaller still)
+    g = rng.standard_normal(W.shape)
+    W_hat, cache = normalize_forward(W, mode, eps=eps)
+    dW = normalize_backward(g, cache)
+    if mode == "centered":
+        np.testing.assert_allclose(W_hat[1], (W[1] - W[1].mean(axis=1, keepdims=True)) / eps, rtol=1e-12)
+        np.testing.assert_allclose(dW[1], (g[1] - g[1].mean(axis=1, keepdims=True)) / eps, rtol=1e-12)
+    else:
+        np.testing.assert_allclose(W_hat[small], W[small] / eps, rtol=1e-12)
+        np.testing.assert_allclose(dW[small], g[small] / eps, rtol=1e-12)
+
+
 def test_a_common_shift_of_the_class_columns_lowers_d_except_under_centered_normalization():
     """W_v + c 1^T leaves softmax unchanged; only "centered" keeps D unchanged too."""
     x, W, y = make(np, V=2, K=5)
@@ -245,15 +488,24 @@ def test_eq8_loss_is_sum_of_weak_cross_entropies_plus_lambda_diversity():
     assert abs(loss - (ce + lam * loop_diversity(W_hat))) < 1e-10
 
 
-def test_gpu_results_equal_cpu_results(xp):
+def test_loss_and_gradients_match_a_float64_reference_from_the_formulas_and_gpu_equals_cpu(xp):
+    # The reference is built in this file (reference_em_softmax_loss) and its
+    # gradients by central differences of it: nothing of emsm_np's forward or
+    # backward is shared. On the GPU the result must also equal the CPU's.
     x, W, y = make(np, V=3)
-    ref = em_softmax_loss(x, W, y, margin=0.4, lam=0.1)
-    got = em_softmax_loss(xp.asarray(x), xp.asarray(W), xp.asarray(y), margin=0.4, lam=0.1)
-    from emsm_np.backend import asnumpy
-
-    assert abs(got[0] - ref[0]) < 1e-10
-    np.testing.assert_allclose(asnumpy(got[1]), ref[1], rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(asnumpy(got[2]), ref[2], rtol=1e-10, atol=1e-12)
+    margin, lam = 0.4, 0.1
+    ref_loss = reference_em_softmax_loss(x, W, y, margin, lam)
+    ref_dx = gradcheck.numerical_gradient(lambda: reference_em_softmax_loss(x, W, y, margin, lam), x)
+    ref_dW = gradcheck.numerical_gradient(lambda: reference_em_softmax_loss(x, W, y, margin, lam), W)
+    got = em_softmax_loss(xp.asarray(x), xp.asarray(W), xp.asarray(y), margin=margin, lam=lam)
+    assert abs(got[0] - ref_loss) < 1e-12 * abs(ref_loss)
+    errors = {"x": gradcheck.rel_error(asnumpy(got[1]), ref_dx), "W": gradcheck.rel_error(asnumpy(got[2]), ref_dW)}
+    assert max(errors.values()) < SMOOTH, errors
+    if xp is not np:
+        cpu = em_softmax_loss(x, W, y, margin=margin, lam=lam)
+        assert abs(got[0] - cpu[0]) < 1e-10
+        np.testing.assert_allclose(asnumpy(got[1]), cpu[1], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(asnumpy(got[2]), cpu[2], rtol=1e-10, atol=1e-12)
 
 
 # ---------------------------------------------------------------- test time

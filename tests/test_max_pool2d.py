@@ -36,8 +36,13 @@ def pair(v):
     return (v, v) if isinstance(v, int) else v
 
 
-def loop_max_pool2d(x, kernel, stride, padding, ceil_mode):
-    """Output and input gradient (for dout) one window at a time, from PyTorch's rules."""
+def loop_max_pool2d(x, kernel, stride, padding, ceil_mode, stats=None):
+    """Output and the winner of each window, one window at a time, from PyTorch's rules.
+
+    ``stats``, a dict if given, receives ``"tied"``: how many windows hold their
+    maximum more than once, and ``"partial"``: how many hang past the padded
+    input's last row or column (only ceil mode makes such windows).
+    """
     kh, kw = pair(kernel)
     sy, sx = pair(kernel if stride is None else stride)
     ph, pw = pair(padding)
@@ -58,6 +63,12 @@ def loop_max_pool2d(x, kernel, stride, padding, ceil_mode):
                 best, where = x[n, c, y, x_], (n, c, y, x_)
         out[n, c, oy, ox] = best
         winner[n, c, oy, ox] = where
+        if stats is not None:
+            inside = [(oy * sy + i - ph, ox * sx + j - pw) for i, j in np.ndindex(kh, kw)]
+            past_end = [(y, x_) for y, x_ in inside if y >= H + ph or x_ >= W + pw]
+            inside = [(y, x_) for y, x_ in inside if 0 <= y < H and 0 <= x_ < W]
+            stats["tied"] = stats.get("tied", 0) + (sum(x[n, c, y, x_] == best for y, x_ in inside) > 1)
+            stats["partial"] = stats.get("partial", 0) + bool(past_end)
     return out, winner
 
 
@@ -109,16 +120,70 @@ def test_liunet_mnist_pooling_7x7_to_4x4_keeps_the_last_row_and_column():
     assert out[0, 0, 3, 3] == 48 and out[0, 0, 3, 0] == 43 and out[0, 0, 0, 3] == 13
 
 
-def test_max_pool2d_ties_send_the_gradient_to_the_first_max_in_window_order(xp):
-    # The third window's maximum 5 sits in both rows: the upper one, (0, 1), is
-    # first in window order although the lower one, (1, 0), is further left.
-    windows = [[[1.0, 1.0], [1.0, 1.0]], [[0.0, 2.0], [2.0, 2.0]], [[1.0, 5.0], [5.0, 0.0]]]
-    first_max = [[[1, 0], [0, 0]], [[0, 1], [0, 0]], [[0, 1], [0, 0]]]
-    x = xp.asarray(np.array([windows]))  # (1, 3, 2, 2)
-    for args in [(2,), ((2, 2), (2, 2), (0, 0), True), (2, 1)]:  # pairs route, ceil mode, im2col route
-        out, cache = max_pool2d_forward(x, *args)
-        dx = asnumpy(max_pool2d_backward(xp.ones_like(out), cache))
-        np.testing.assert_array_equal(dx, [first_max])
+# The third window's maximum 5 sits in both rows: the upper one, (0, 1), is
+# first in window order although the lower one, (1, 0), is further left.
+TIED_WINDOWS = [[[1.0, 1.0], [1.0, 1.0]], [[0.0, 2.0], [2.0, 2.0]], [[1.0, 5.0], [5.0, 0.0]]]
+FIRST_MAX = [[[1, 0], [0, 0]], [[0, 1], [0, 0]], [[0, 1], [0, 0]]]
+
+
+@pytest.mark.parametrize("args, route", [((2,), "pairs"), ((2, 1), "im2col")])
+def test_max_pool2d_ties_send_the_gradient_to_the_first_max_in_window_order(xp, args, route):
+    x = xp.asarray(np.array([TIED_WINDOWS]))  # (1, 3, 2, 2)
+    out, cache = max_pool2d_forward(x, *args)
+    assert cache.route == route
+    dx = asnumpy(max_pool2d_backward(xp.ones_like(out), cache))
+    np.testing.assert_array_equal(dx, [FIRST_MAX])
+
+
+def test_max_pool2d_ties_in_ceil_mode_partial_windows_go_to_the_first_real_element(xp):
+    # 3x3 pooled 2x2 at stride 2 in ceil mode: the windows of the last row and
+    # column hold one or two real elements, all tied at -7 (the rest reads -inf).
+    x = np.full((1, 3, 3, 3), -7.0)
+    x[0, :, :2, :2] = TIED_WINDOWS
+    out, cache = max_pool2d_forward(xp.asarray(x), 2, 2, 0, True)
+    assert cache.route == "pairs" and out.shape == (1, 3, 2, 2)
+    np.testing.assert_array_equal(asnumpy(out)[0, :, 0, 0], [1.0, 2.0, 5.0])
+    np.testing.assert_array_equal(asnumpy(out)[0, :, 1:, 1:].ravel(), -7.0)
+    expected = np.zeros_like(x)
+    expected[0, :, :2, :2] = FIRST_MAX
+    expected[0, :, 0, 2] = expected[0, :, 2, 0] = expected[0, :, 2, 2] = 1  # first of each partial window
+    dx = asnumpy(max_pool2d_backward(xp.ones_like(out), cache))
+    np.testing.assert_array_equal(dx, expected)
+
+
+# shape, kernel, stride, padding, ceil_mode, the route the forward takes
+TIE_CASES = [
+    ((2, 3, 6, 8), 2, 2, 0, False, "pairs"),
+    ((2, 3, 7, 5), 2, 2, 0, True, "pairs"),  # partial windows in the last row and column
+    ((2, 3, 7, 5), 2, 2, 0, False, "pairs"),  # the last row and column in no window
+    ((1, 2, 9, 9), 3, 3, 0, False, "tiled"),
+    ((2, 2, 8, 7), 3, 3, 0, True, "tiled"),  # partial windows: 8 = 2*3 + 2, 7 = 2*3 + 1
+    ((2, 2, 7, 10), (2, 3), None, 0, True, "tiled"),
+    ((2, 2, 6, 9), (2, 3), None, 0, False, "tiled"),
+    ((1, 2, 9, 8), 3, 2, 1, True, "im2col"),
+    ((2, 1, 6, 5), 3, 1, 1, False, "im2col"),
+]
+
+
+@pytest.mark.parametrize("shape, kernel, stride, padding, ceil_mode, route", TIE_CASES)
+def test_max_pool2d_every_route_with_ties_and_partial_windows_matches_loop_reference(
+        xp, shape, kernel, stride, padding, ceil_mode, route):
+    # Values in {-1, 0, 1}: most windows hold their maximum several times, so the
+    # first-max rule decides the output's source, and dx, on every route.
+    x = np.random.default_rng(7).integers(-1, 2, shape).astype(np.float64)
+    stats = {}
+    expected, winner = loop_max_pool2d(x, kernel, stride, padding, ceil_mode, stats)
+    assert stats["tied"] > expected.size // 3
+    assert (stats["partial"] > 0) == ceil_mode
+    out, cache = max_pool2d_forward(xp.asarray(x), kernel, stride, padding, ceil_mode)
+    assert cache.route == route
+    np.testing.assert_array_equal(asnumpy(out), expected)
+    dout = np.random.default_rng(8).standard_normal(expected.shape)
+    expected_dx = np.zeros(shape)
+    for o, w in winner.items():
+        expected_dx[w] += dout[o]
+    dx = max_pool2d_backward(xp.asarray(dout), cache)
+    np.testing.assert_allclose(asnumpy(dx), expected_dx, rtol=1e-12, atol=1e-12)
 
 
 def test_max_pool2d_inputs_untouched_and_no_params():
