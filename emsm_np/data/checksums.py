@@ -2,11 +2,12 @@
 
 A :class:`Checksum` says what is hashed as well as the expected digest:
 
-``of="file"``      the bytes of the file as stored (CIFAR's tar.gz);
-``of="content"``   the bytes after gzip decompression. Used for the IDX files
-                   of MNIST and Fashion-MNIST: mirrors and Linux distributions
-                   re-compress them, so the .gz bytes (and their md5) differ
-                   between copies while the IDX content is the same.
+``of="file"``
+    the bytes of the file as stored (CIFAR's tar.gz);
+``of="content"``
+    the bytes after gzip decompression. Used for the IDX files of MNIST and
+    Fashion-MNIST: mirrors and Linux distributions re-compress them, so the .gz
+    bytes (and their md5) differ between copies while the IDX content is the same.
 """
 import gzip
 import hashlib

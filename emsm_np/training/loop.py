@@ -86,7 +86,7 @@ def batch_position(n, batch_size, iteration):
 
 
 def build_from_config(cfg, num_classes, in_channels, input_size=None):
-    """The network of a resolved config, for images of ``in_channels`` x ``input_size``^2."""
+    """The network of a resolved config, for images of shape (in_channels, input_size, input_size)."""
     dtype = np.float32 if cfg.dtype == "float32" else np.float64
     return build_network(cfg.network, num_classes=num_classes, feature_dim=cfg.feature_dim,
                          ensemble=cfg.ensemble, margin=cfg.margin, lam=cfg.lam,
