@@ -6,7 +6,9 @@ source), then opens the Derivations page in headless Chromium, with name resolut
 disabled so nothing can come from the network, and checks that the site's own
 MathJax rendered the formulas. It needs the ``docs`` extra (Sphinx, MyST,
 sphinx-gallery), npm (to fetch MathJax once) and Chromium, and is skipped, with the
-reason, where one is missing -- as in the plain ``.[test]`` install that CI uses.
+reason, where one is missing -- as in a plain ``.[test]`` install. CI (``.ci/run``)
+installs all three and sets ``EMSM_REQUIRE_DOCS_TESTS=1``, which turns that skip
+into a failure.
 """
 import ast
 import importlib.util
@@ -216,6 +218,8 @@ def _chromium_run(url, *args, timeout=120):
 def built_site():
     reason = _missing_tools()
     if reason:
+        if os.environ.get("EMSM_REQUIRE_DOCS_TESTS") == "1":  # CI: these tests must run
+            pytest.fail(f"EMSM_REQUIRE_DOCS_TESTS=1 but {reason}")
         pytest.skip(reason)
     # Two test runs in one checkout must not build into docs/_build at the same
     # time (nor read a page the other is writing): hold a lock while building and
