@@ -243,6 +243,7 @@ def built_site():
         yield BUILD
 
 
+@pytest.mark.slow
 def test_site_serves_its_own_mathjax_and_fetches_nothing(built_site):
     page = (built_site / "derivations.html").read_text()
     # (an incremental build appends Sphinx's "?v=checksum" to the URL)
@@ -255,6 +256,7 @@ def test_site_serves_its_own_mathjax_and_fetches_nothing(built_site):
     assert not fetching, f"pages that load something from the network: {fetching}"
 
 
+@pytest.mark.slow
 def test_mathjax_renders_the_derivations_page_offline(built_site, tmp_path):
     url = (built_site / "derivations.html").as_uri()
     dom = _chromium_run(url, "--dump-dom").stdout
@@ -267,6 +269,7 @@ def test_mathjax_renders_the_derivations_page_offline(built_site, tmp_path):
     assert shot.stat().st_size > 50_000, "the screenshot is suspiciously small (blank page?)"
 
 
+@pytest.mark.slow
 def test_tutorial_pages_show_their_figures_and_offer_notebooks(built_site):
     pages = [p for p in (built_site / GALLERY_DIR).glob("*.html")
              if p.stem not in ("index", "sg_execution_times")]

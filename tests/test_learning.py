@@ -19,6 +19,8 @@ from emsm_np.data import load_dataset
 from emsm_np.data.datasets import pixel_mean
 from emsm_np.training import LOSSES, TrainConfig, train
 
+pytestmark = pytest.mark.slow
+
 ITERATIONS = 60
 N_TEST = 500
 
