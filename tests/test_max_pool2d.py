@@ -78,18 +78,23 @@ def spread_input(shape, seed):
     return rng.permutation(int(np.prod(shape))).reshape(shape) * 0.1 - 1.0
 
 
-@pytest.mark.parametrize("shape, kernel, stride, padding, ceil_mode", CASES)
-def test_max_pool2d_forward_and_backward_match_loop_reference(xp, shape, kernel, stride, padding, ceil_mode):
-    x = np.random.default_rng(0).standard_normal(shape)
-    out, cache = max_pool2d_forward(xp.asarray(x), kernel, stride, padding, ceil_mode)
-    expected, winner = loop_max_pool2d(x, kernel, stride, padding, ceil_mode)
+def assert_matches_reference(xp, out, cache, expected, winner, shape, seed):
+    """The forward equals the loop reference, and the backward sends each upstream value to its winner."""
     np.testing.assert_array_equal(asnumpy(out), expected)
-    dout = np.random.default_rng(1).standard_normal(expected.shape)
+    dout = np.random.default_rng(seed).standard_normal(expected.shape)
     expected_dx = np.zeros(shape)
     for o, w in winner.items():
         expected_dx[w] += dout[o]
     dx = max_pool2d_backward(xp.asarray(dout), cache)
     np.testing.assert_allclose(asnumpy(dx), expected_dx, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape, kernel, stride, padding, ceil_mode", CASES)
+def test_max_pool2d_forward_and_backward_match_loop_reference(xp, shape, kernel, stride, padding, ceil_mode):
+    x = np.random.default_rng(0).standard_normal(shape)
+    out, cache = max_pool2d_forward(xp.asarray(x), kernel, stride, padding, ceil_mode)
+    expected, winner = loop_max_pool2d(x, kernel, stride, padding, ceil_mode)
+    assert_matches_reference(xp, out, cache, expected, winner, shape, seed=1)
 
 
 @pytest.mark.parametrize("shape, kernel, stride, padding, ceil_mode", CASES)
@@ -177,13 +182,7 @@ def test_max_pool2d_every_route_with_ties_and_partial_windows_matches_loop_refer
     assert (stats["partial"] > 0) == ceil_mode
     out, cache = max_pool2d_forward(xp.asarray(x), kernel, stride, padding, ceil_mode)
     assert cache.route == route
-    np.testing.assert_array_equal(asnumpy(out), expected)
-    dout = np.random.default_rng(8).standard_normal(expected.shape)
-    expected_dx = np.zeros(shape)
-    for o, w in winner.items():
-        expected_dx[w] += dout[o]
-    dx = max_pool2d_backward(xp.asarray(dout), cache)
-    np.testing.assert_allclose(asnumpy(dx), expected_dx, rtol=1e-12, atol=1e-12)
+    assert_matches_reference(xp, out, cache, expected, winner, shape, seed=8)
 
 
 def test_max_pool2d_inputs_untouched_and_no_params():
