@@ -268,16 +268,24 @@ def test_a_run_that_stays_at_chance_says_not_learning_while_it_runs_and_in_its_s
     ds.x_train, ds.x_test = np.zeros_like(ds.x_train), np.zeros_like(ds.x_test)
     ds.y_test = np.arange(len(ds.y_test)) % 4
     messages = []
-    summary = train(small_config(max_iter=30, milestones=()), tmp_path / "r", dataset=ds, progress=False,
-                    log=messages.append)
+    summary = train(small_config(max_iter=150, eval_every=50, milestones=(), width=4), tmp_path / "r", dataset=ds,
+                    progress=False, log=messages.append)
     assert [float(r["test_accuracy"]) for r in read_rows(tmp_path / "r")] == [0.25, 0.25, 0.25]
     notes = [m for m in messages if m.startswith("not learning")]
-    assert notes == ["not learning: test accuracy 25.0% after 20 iterations is chance level (25.0%); the network "
+    assert notes == ["not learning: test accuracy 25.0% after 100 iterations is chance level (25.0%); the network "
                      "may be dead (constant features, every ReLU off): try a smaller --lr (this run: 0.02)"]
     assert messages.index(notes[0]) < len(messages) - 1  # said while it ran, before the last evaluation
     assert summary["status"] == "not learning" and summary["notes"] == notes
     saved = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert saved["status"] == "not learning" and saved["notes"] == notes
+
+
+def test_a_run_too_short_to_judge_is_not_called_not_learning(tmp_path):
+    ds = toy_digits()
+    ds.x_train, ds.x_test = np.zeros_like(ds.x_train), np.zeros_like(ds.x_test)
+    summary = train(small_config(max_iter=4, eval_every=1, milestones=(), width=4), tmp_path / "r", dataset=ds,
+                    progress=False)
+    assert summary["status"] == "ok" and summary["notes"] == []
 
 
 def test_a_learning_run_has_status_ok_and_no_notes(tmp_path):

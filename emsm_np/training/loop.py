@@ -302,9 +302,13 @@ def _resumed_config(run_dir, max_iter):
     return cfg
 
 
+NOT_LEARNING_AFTER = 100  # iterations: a shorter run is too short to call
+
+
 def _not_learning(accuracy, chance, iteration, cfg):
-    """A note if the test accuracy is still at chance level after two evaluations, else None."""
-    if iteration < 2 * cfg.eval_every or accuracy >= 1.5 * chance:
+    """A note if the test accuracy is still at chance level after two evaluations
+    and :data:`NOT_LEARNING_AFTER` iterations, else None."""
+    if iteration < max(2 * cfg.eval_every, NOT_LEARNING_AFTER) or accuracy >= 1.5 * chance:
         return None
     return (f"not learning: test accuracy {100 * accuracy:.1f}% after {iteration} iterations is chance "
             f"level ({100 * chance:.1f}%); the network may be dead (constant features, every ReLU off): "
