@@ -81,11 +81,12 @@ def test_resumed_run_ends_with_exactly_the_same_numbers(tmp_path, monkeypatch):
             os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(loop.SGD, "step", step_then_sigint)
+    handler_before = signal.getsignal(signal.SIGINT)
     with pytest.raises(TrainingInterrupted, match="interrupted at iteration 17"):
         train(small_config(), tmp_path / "cut", dataset=ds, progress=False)
     monkeypatch.setattr(loop.SGD, "step", original_step)
     assert load_checkpoint(tmp_path / "cut" / "checkpoint.npz")[2]["iteration"] == 17
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert signal.getsignal(signal.SIGINT) is handler_before  # handler restored
 
     resumed = train(None, tmp_path / "cut", resume=True, dataset=ds, progress=False)
     assert resumed["test_accuracy"] == ref["test_accuracy"]
