@@ -68,6 +68,15 @@ def test_every_network_and_loss_learns_at_its_datasets_default_recipe(network, l
     assert all(np.isfinite(a) for a in summary["weak_accuracy"])
 
 
+@pytest.mark.parametrize("loss", LOSSES)
+def test_lenet_learns_colour_images_at_the_cifar_recipe(loss, samples, tmp_path):
+    """lenet is the default network for every data set, CIFAR's too (3 input channels, 32x32)."""
+    cfg = TrainConfig(network="lenet", dataset="cifar10", loss=loss, width=8, max_iter=ITERATIONS,
+                      eval_every=ITERATIONS, milestones=())
+    summary = train(cfg, tmp_path / "run", dataset=samples[True], progress=False, log=lambda message: None)
+    assert summary["status"] == "ok" and summary["test_accuracy"] >= 0.5, summary["test_accuracy"]
+
+
 @pytest.mark.parametrize("network", ["lenet", "liunet-mnist"])
 def test_the_embedded_sample_default_recipe_learns(network, samples, tmp_path):
     """`emsm train` with no switches: the quick preset on the sample."""
