@@ -3,8 +3,10 @@
 Subpackages
 -----------
 backend     array module from the inputs; CPU/GPU moves
-functional  stateless forward/backward pairs, one operation per file
-layers      thin layer classes over the functional pairs
+functional  stateless forward/backward pairs, one operation per file: the reference routes
+cpu         fast CPU routes of some of them (worker threads, other orders of the same sums)
+ops         the dispatcher: which route computes an operation
+layers      thin layer classes over the operations (through ops)
 losses      the Softmax / M-Softmax / E-Softmax / EM-Softmax head
 gradcheck   central-difference gradient checks
 optim       momentum SGD and the step learning-rate schedule

@@ -73,8 +73,8 @@ def _parser():
     t.add_argument("--device", help="cpu or gpu (CuPy) (default: cpu)")
     t.add_argument("--dtype", help="float32 or float64 (default: float32)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar: one line per evaluation instead")
-    t.add_argument("--threads", type=int, help="CPU worker threads (default: $EMSM_NUM_THREADS, else every "
-                   "usable core); a resumed run keeps its own count")
+    t.add_argument("--threads", type=int, help="CPU worker threads; results do not depend on the count "
+                   "(default: $EMSM_NUM_THREADS, else every usable core)")
 
     e = sub.add_parser("evaluate", help="test accuracy of a run (averaged and per weak classifier)")
     e.add_argument("path", metavar="RUN_DIR_OR_CHECKPOINT")
@@ -209,7 +209,7 @@ def main(argv=None):
         if args.threads is not None:
             if args.threads < 1:
                 raise ValueError(f"--threads must be a positive integer, got {args.threads}")
-            from .parallel import set_num_threads
+            from .cpu.threads import set_num_threads
 
             set_num_threads(args.threads)
         if args.command == "train":

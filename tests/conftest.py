@@ -31,9 +31,9 @@ def rng():
 @pytest.fixture(params=["one-thread", "two-threads"])
 def threads(request, monkeypatch):
     """Run a test with no worker threads, and again with two threads on every
-    operation however small (parallel.py), so that the split of the batch or the
-    channels between threads meets the same checks as the whole."""
-    from emsm_np import parallel
+    operation however small (emsm_np.cpu.threads), so that the split of the batch
+    or the channels between threads meets the same checks as the whole."""
+    from emsm_np.cpu import threads as parallel
 
     before = parallel.num_threads()
     n = 1 if request.param == "one-thread" else 2
@@ -41,3 +41,13 @@ def threads(request, monkeypatch):
     monkeypatch.setattr(parallel, "MIN_PARALLEL_SIZE", 0)
     yield n
     parallel.set_num_threads(before)
+
+
+@pytest.fixture(params=["reference", "fast"])
+def routes(request, monkeypatch):
+    """Run a test with the fast CPU routes off (every layer on its reference route in
+    emsm_np.functional) and on (emsm_np.cpu, for NumPy arrays): the checks hold on both."""
+    from emsm_np import ops
+
+    monkeypatch.setitem(ops._state, "fast", request.param == "fast")
+    return request.param

@@ -8,7 +8,8 @@ from emsm_np.functional.relu import relu_backward, relu_forward
 from emsm_np.layers.activation import PReLU, ReLU
 
 # Every test runs without worker threads and with two (conftest.py: threads).
-pytestmark = pytest.mark.usefixtures("threads")
+# Every test runs without worker threads and with two, on the reference and the fast CPU routes.
+pytestmark = pytest.mark.usefixtures("threads", "routes")
 
 KINKED = 1e-5  # relative-error bound for operations with kinks (STYLE.md)
 

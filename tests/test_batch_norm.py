@@ -7,7 +7,8 @@ from emsm_np.functional.batch_norm import batch_norm_backward, batch_norm_forwar
 from emsm_np.layers.batchnorm import BatchNorm1d, BatchNorm2d
 
 # Every test runs without worker threads and with two (conftest.py: threads).
-pytestmark = pytest.mark.usefixtures("threads")
+# Every test runs without worker threads and with two, on the reference and the fast CPU routes.
+pytestmark = pytest.mark.usefixtures("threads", "routes")
 
 SMOOTH = 1e-7  # relative-error bound for smooth operations (STYLE.md)
 SHAPES = {"1d": (BatchNorm1d, (6, 3)), "2d": (BatchNorm2d, (3, 2, 3, 2))}

@@ -1,12 +1,18 @@
-"""Conv2d: forward against a loop reference, gradients against finite differences, bad input."""
+"""Conv2d: forward against a loop reference, gradients against finite differences, bad input.
+
+Every test runs on the reference route (emsm_np.functional.conv2d, NumPy and
+CuPy) and on each fast CPU route of emsm_np.cpu.conv2d (NumPy), with no worker
+threads and with two.
+"""
 import numpy as np
 import pytest
 
 from emsm_np import gradcheck
 from emsm_np.backend import asnumpy
-from emsm_np.functional import conv2d as conv2d_module
-from emsm_np.functional import conv2d_rows
-from emsm_np.functional.conv2d import conv2d_backward, conv2d_forward
+from emsm_np import ops
+from emsm_np.cpu import conv2d as conv2d_module
+from emsm_np.cpu import conv2d_rows
+from emsm_np.functional import conv2d as reference_conv2d
 from emsm_np.functional.im2col import col2im
 from emsm_np.layers.conv import Conv2d
 
@@ -27,15 +33,27 @@ CASES = [
 ]
 
 
-@pytest.fixture(autouse=True, params=["im2col", "per-image", "rows"])
+@pytest.fixture(autouse=True, params=["reference", "im2col", "per-image", "rows"])
 def route(request, monkeypatch):
-    """Run every test on each route, whatever the channel count: the full im2col
-    with one GEMM per chunk, the full im2col with one GEMM per image (the route
-    of thin first layers), and the row im2col (conv2d_rows.py) wherever the
-    stride is 1."""
+    """Run every test on each route, whatever the channel count: the reference
+    (functional/conv2d.py), and the CPU routes: the full im2col with one GEMM per
+    chunk, the full im2col with one GEMM per image (the route of thin first
+    layers), and the row im2col (cpu/conv2d_rows.py) wherever the stride is 1.
+    Layers follow: the reference route switches the fast routes off."""
+    monkeypatch.setitem(ops._state, "fast", request.param != "reference")
     monkeypatch.setattr(conv2d_rows, "ROWS_MIN_DEPTH", 0 if request.param == "rows" else 10**9)
     monkeypatch.setattr(conv2d_module, "PER_IMAGE_MAX_DEPTH", 10**9 if request.param == "per-image" else 0)
     return request.param
+
+
+@pytest.fixture
+def impl(request, route):
+    """The module under test: the reference, or the CPU routes (NumPy arrays only)."""
+    if route == "reference":
+        return reference_conv2d
+    if "xp" in request.fixturenames and request.getfixturevalue("xp") is not np:
+        pytest.skip("the CPU routes take NumPy arrays only")
+    return conv2d_module
 
 
 def on(xp, layer):
@@ -93,27 +111,27 @@ def random_case(xshape, wshape, rng, dtype=np.float64):
 
 
 @pytest.mark.parametrize("xshape, wshape, stride, padding", CASES)
-def test_conv2d_forward_matches_loop_reference(xp, xshape, wshape, stride, padding):
+def test_conv2d_forward_matches_loop_reference(xp, xshape, wshape, stride, padding, impl):
     x, w, b = random_case(xshape, wshape, np.random.default_rng(0))
-    out, _ = conv2d_forward(xp.asarray(x), xp.asarray(w), xp.asarray(b), stride, padding)
+    out, _ = impl.conv2d_forward(xp.asarray(x), xp.asarray(w), xp.asarray(b), stride, padding)
     np.testing.assert_allclose(asnumpy(out), loop_conv2d(x, w, b, stride, padding), rtol=1e-12, atol=1e-12)
 
 
-def test_conv2d_forward_without_bias_matches_loop_reference():
+def test_conv2d_forward_without_bias_matches_loop_reference(impl):
     x, w, _ = random_case((2, 3, 5, 4), (2, 3, 2), np.random.default_rng(1))
-    out, cache = conv2d_forward(x, w, None, 1, 1)
+    out, cache = impl.conv2d_forward(x, w, None, 1, 1)
     np.testing.assert_allclose(out, loop_conv2d(x, w, None, 1, 1), rtol=1e-12, atol=1e-12)
-    assert conv2d_backward(np.ones_like(out), cache)[2] is None
+    assert impl.conv2d_backward(np.ones_like(out), cache)[2] is None
 
 
 @pytest.mark.parametrize("xshape, wshape, stride, padding", CASES)
-def test_conv2d_x_weight_and_bias_gradients_match_finite_differences(xp, xshape, wshape, stride, padding):
+def test_conv2d_x_weight_and_bias_gradients_match_finite_differences(xp, xshape, wshape, stride, padding, impl):
     x, w, b = (xp.asarray(a) for a in random_case(xshape, wshape, np.random.default_rng(2)))
-    out, cache = conv2d_forward(x, w, b, stride, padding)
+    out, cache = impl.conv2d_forward(x, w, b, stride, padding)
     dout = xp.asarray(np.random.default_rng(3).standard_normal(out.shape))
-    dx, dw, db = conv2d_backward(dout, cache)
+    dx, dw, db = impl.conv2d_backward(dout, cache)
     errors = gradcheck.check_function(
-        lambda: conv2d_forward(x, w, b, stride, padding)[0],
+        lambda: impl.conv2d_forward(x, w, b, stride, padding)[0],
         {"x": x, "weight": w, "bias": b}, {"x": dx, "weight": dw, "bias": db}, dout=dout,
     )
     print(f"conv2d {xshape} {wshape} s={stride} p={padding} rel errors: {errors}")
@@ -121,7 +139,7 @@ def test_conv2d_x_weight_and_bias_gradients_match_finite_differences(xp, xshape,
 
 
 @pytest.mark.parametrize("xshape, wshape, stride, padding", CASES)
-def test_conv2d_dx_by_flipped_kernel_equals_col2im_of_wm_transpose_g(xp, xshape, wshape, stride, padding):
+def test_conv2d_dx_by_flipped_kernel_equals_col2im_of_wm_transpose_g(xp, xshape, wshape, stride, padding, impl):
     # conv2d_backward computes dx as a stride-1 convolution of the spread-out dout
     # with the flipped kernel; it must equal the textbook dx = col2im(Wm^T G).
     # With fewer input than output channels (C < F) conv2d_backward itself takes
@@ -129,7 +147,7 @@ def test_conv2d_dx_by_flipped_kernel_equals_col2im_of_wm_transpose_g(xp, xshape,
     # F <= C so that the flipped kernel (through im2col or the row im2col) runs.
     wshape = (min(wshape[0], xshape[1]),) + wshape[1:]
     x, w, b = (xp.asarray(a) for a in random_case(xshape, wshape, np.random.default_rng(11)))
-    out, cache = conv2d_forward(x, w, b, stride, padding)
+    out, cache = impl.conv2d_forward(x, w, b, stride, padding)
     dout = xp.asarray(np.random.default_rng(12).standard_normal(out.shape))
     N, C, H, W = xshape
     F, kh, kw = wshape
@@ -138,7 +156,7 @@ def test_conv2d_dx_by_flipped_kernel_equals_col2im_of_wm_transpose_g(xp, xshape,
     g = dout.transpose(1, 0, 2, 3).reshape(F, N * Ho * Wo)
     dcol = (w_mat.T @ g).reshape(kh, kw, C, N, Ho, Wo)
     expected = col2im(dcol, (C, N, H, W), pair(stride), pair(padding)).transpose(1, 0, 2, 3)
-    np.testing.assert_allclose(asnumpy(conv2d_backward(dout, cache)[0]), asnumpy(expected),
+    np.testing.assert_allclose(asnumpy(impl.conv2d_backward(dout, cache)[0]), asnumpy(expected),
                                rtol=1e-12, atol=1e-12)
 
 
@@ -152,18 +170,24 @@ def test_conv2d_layer_gradients_match_finite_differences(xp, bias):
     assert max(errors.values()) < SMOOTH, errors
 
 
-def test_conv2d_batch_chunking_changes_no_result(xp, monkeypatch):
+CPU_ROUTES = ["im2col", "per-image", "rows"]
+
+
+@pytest.mark.parametrize("route", CPU_ROUTES, indirect=True)
+def test_conv2d_batch_chunking_changes_no_result(monkeypatch, route):
     # Force several uneven chunks (7 images in chunks of 3, 3, 1) and compare with
     # the whole batch at once: the blocking must be invisible.
+    xp, impl = np, conv2d_module
     x, w, b = (xp.asarray(a) for a in random_case((7, 3, 6, 5), (4, 3, 3), np.random.default_rng(7)))
     dout = xp.asarray(np.random.default_rng(8).standard_normal((7, 4, 6, 5)))
-    whole = conv2d_forward(x, w, b, 1, 1)
-    whole_grads = conv2d_backward(dout, whole[1])
+    whole = impl.conv2d_forward(x, w, b, 1, 1)
+    whole_grads = impl.conv2d_backward(dout, whole[1])
     per_image = 3 * 3 * 3 * 6 * 5 * 8  # bytes of Col for one float64 image
     monkeypatch.setattr(conv2d_module, "COL_CHUNK_BYTES", 3 * per_image)
-    assert len(conv2d_module._batch_chunks(np, 7, per_image)) == 3
-    chunked = conv2d_forward(x, w, b, 1, 1)
-    chunked_grads = conv2d_backward(dout, chunked[1])
+    monkeypatch.setattr(conv2d_module, "MIN_CHUNKS", 1)
+    assert len(conv2d_module._batch_chunks(7, per_image)) == 3
+    chunked = impl.conv2d_forward(x, w, b, 1, 1)
+    chunked_grads = impl.conv2d_backward(dout, chunked[1])
     for a, c in zip((whole[0],) + whole_grads, (chunked[0],) + chunked_grads):
         np.testing.assert_allclose(asnumpy(c), asnumpy(a), rtol=1e-12, atol=1e-12)
     # and both are right, not merely equal: against the offset-by-offset reference
@@ -177,7 +201,7 @@ def test_conv2d_batch_chunking_changes_no_result(xp, monkeypatch):
 DEFAULT_ROWS_MIN_DEPTH = conv2d_rows.ROWS_MIN_DEPTH
 DEFAULT_PER_IMAGE_MAX_DEPTH = conv2d_module.PER_IMAGE_MAX_DEPTH
 # What spy_on_routes records on each route, for a stride-1 convolution.
-ROUTE_TRACE = {"rows": {"rows"}, "im2col": {"im2col"}, "per-image": {"im2col", "per-image"}}
+ROUTE_TRACE = {"rows": {"rows"}, "im2col": {"im2col"}, "per-image": {"im2col", "per-image"}, "reference": set()}
 
 
 def spy_on_routes(monkeypatch):
@@ -223,15 +247,16 @@ def wide_case(C, F, kernel, padding):
     return x, w, b, np.random.default_rng(14).standard_normal(dout_shape)
 
 
+@pytest.mark.parametrize("route", CPU_ROUTES + ["reference"], indirect=True)
 @pytest.mark.parametrize("C, F, kernel, padding", WIDE)
 def test_conv2d_wide_layers_on_each_route_match_the_offset_by_offset_reference(
-        monkeypatch, route, C, F, kernel, padding):
+        monkeypatch, route, impl, C, F, kernel, padding):
     # The route fixture forces a route; the spy proves that it is the one that ran,
     # for the forward, dW and dx alike.
     x, w, b, dout = wide_case(C, F, kernel, padding)
     taken = spy_on_routes(monkeypatch)
-    out, cache = conv2d_forward(x, w, b, 1, padding)
-    grads = conv2d_backward(dout, cache)
+    out, cache = impl.conv2d_forward(x, w, b, 1, padding)
+    grads = impl.conv2d_backward(dout, cache)
     assert set(taken) == ROUTE_TRACE[route], (route, sorted(set(taken)))
     for got, want in zip((out,) + grads, offset_conv2d(x, w, b, padding, dout)):
         np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
@@ -251,24 +276,25 @@ ROWS, IM2COL, PER_IMAGE = ROUTE_TRACE["rows"], ROUTE_TRACE["im2col"], ROUTE_TRAC
 ], ids=["64-64-rows", "32-64-rows", "40-8-rows-dx-im2col", "1-32-per-image-dx-rows", "3-8-per-image", "8-16-im2col"])
 def test_conv2d_default_thresholds_choose_rows_for_wide_layers_and_per_image_gemms_for_thin_ones(
         monkeypatch, route, C, F, kernel, padding, forward_trace, backward_trace):
+    impl = conv2d_module
     assert (conv2d_rows.ROWS_MIN_DEPTH, conv2d_module.PER_IMAGE_MAX_DEPTH) == (
         DEFAULT_ROWS_MIN_DEPTH, DEFAULT_PER_IMAGE_MAX_DEPTH)
     x, w, b, dout = wide_case(C, F, kernel, padding)
     taken = spy_on_routes(monkeypatch)
-    out, cache = conv2d_forward(x, w, b, 1, padding)
+    out, cache = impl.conv2d_forward(x, w, b, 1, padding)
     assert set(taken) == forward_trace, sorted(set(taken))
     taken.clear()
-    grads = conv2d_backward(dout, cache)
+    grads = impl.conv2d_backward(dout, cache)
     assert set(taken) == backward_trace, sorted(set(taken))
     for got, want in zip((out,) + grads, offset_conv2d(x, w, b, padding, dout)):
         np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
 
 
-def test_conv2d_float32_in_float32_out_and_inputs_untouched():
+def test_conv2d_float32_in_float32_out_and_inputs_untouched(impl):
     x, w, b = random_case((2, 3, 6, 6), (4, 3, 3), np.random.default_rng(9), np.float32)
     copies = [a.copy() for a in (x, w, b)]
-    out, cache = conv2d_forward(x, w, b, 1, 1)
-    grads = conv2d_backward(np.ones_like(out), cache)
+    out, cache = impl.conv2d_forward(x, w, b, 1, 1)
+    grads = impl.conv2d_backward(np.ones_like(out), cache)
     assert out.dtype == np.float32 and all(g.dtype == np.float32 for g in grads)
     for a, c in zip((x, w, b), copies):
         np.testing.assert_array_equal(a, c)
@@ -318,16 +344,16 @@ def test_conv2d_forward_rejects_bad_input(x, error, message):
         Conv2d(3, 4, 3).forward(x)
 
 
-def test_conv2d_functional_rejects_mismatched_weight_bias_and_dout():
+def test_conv2d_functional_rejects_mismatched_weight_bias_and_dout(impl):
     x, w, b = random_case((1, 3, 5, 5), (4, 3, 3), np.random.default_rng(10))
     with pytest.raises(ValueError, match=r"x has 2 channels .* but weight expects 3"):
-        conv2d_forward(x[:, :2], w, b)
+        impl.conv2d_forward(x[:, :2], w, b)
     with pytest.raises(ValueError, match=r"bias must have shape \(4,\) to match weight's out channels, got \(3,\)"):
-        conv2d_forward(x, w, b[:3])
-    out, cache = conv2d_forward(x, w, b)
+        impl.conv2d_forward(x, w, b[:3])
+    out, cache = impl.conv2d_forward(x, w, b)
     message = r"dout must have the forward output's shape \(1, 4, 3, 3\), got \(1, 4, 3, 2\)"
     with pytest.raises(ValueError, match=message):
-        conv2d_backward(out[..., :2], cache)
+        impl.conv2d_backward(out[..., :2], cache)
 
 
 def test_conv2d_backward_before_forward_is_an_error():
@@ -336,12 +362,12 @@ def test_conv2d_backward_before_forward_is_an_error():
 
 
 @pytest.mark.parametrize("xshape, wshape, stride, padding", CASES)
-def test_conv2d_backward_without_dx_gives_the_same_weight_and_bias_gradients(xp, xshape, wshape, stride, padding):
+def test_conv2d_backward_without_dx_gives_the_same_weight_and_bias_gradients(xp, xshape, wshape, stride, padding, impl):
     x, w, b = (xp.asarray(a) for a in random_case(xshape, wshape, np.random.default_rng(21)))
-    out, cache = conv2d_forward(x, w, b, stride, padding)
+    out, cache = impl.conv2d_forward(x, w, b, stride, padding)
     dout = xp.asarray(np.random.default_rng(22).standard_normal(out.shape))
-    dx, dw, db = conv2d_backward(dout, cache)
-    none, dw2, db2 = conv2d_backward(dout, cache, need_dx=False)
+    dx, dw, db = impl.conv2d_backward(dout, cache)
+    none, dw2, db2 = impl.conv2d_backward(dout, cache, need_dx=False)
     assert none is None
     np.testing.assert_array_equal(asnumpy(dw2), asnumpy(dw))
     np.testing.assert_array_equal(asnumpy(db2), asnumpy(db))

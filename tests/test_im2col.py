@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from emsm_np.backend import asnumpy
-from emsm_np.functional.im2col import as_pair, col2im, im2col, im2col_rows, output_size
+from emsm_np.cpu.conv2d_rows import im2col_rows
+from emsm_np.functional.im2col import as_pair, col2im, im2col, output_size
 
 # (A, B, H, W), kernel, stride, padding
 GEOMETRIES = [
@@ -53,7 +54,8 @@ def test_col2im_is_the_adjoint_of_im2col(xp, shape, kernel, stride, padding):
 @pytest.mark.parametrize("shape, kw, padding", [
     ((2, 3, 5, 7), 3, (1, 1)), ((1, 2, 4, 4), 2, (0, 0)), ((2, 1, 3, 2), 5, (2, 2)), ((1, 1, 3, 3), 3, (0, 2)),
 ])
-def test_im2col_rows_matches_loop_reference_and_overwrites_its_buffer(xp, shape, kw, padding):
+def test_im2col_rows_matches_loop_reference_and_overwrites_its_buffer(shape, kw, padding):
+    xp = np  # a CPU route (emsm_np.cpu.conv2d_rows)
     # rows[j, a, b, y, ox] = xpad[a, b, y, ox + j]: the full im2col's (i=0, j) slices
     # over every padded row. A buffer full of garbage must come back fully written.
     x = np.random.default_rng(2).standard_normal(shape)

@@ -7,7 +7,8 @@ from emsm_np.functional.linear import linear_backward, linear_forward
 from emsm_np.layers.linear import Linear
 
 # Every test runs without worker threads and with two (conftest.py: threads).
-pytestmark = pytest.mark.usefixtures("threads")
+# Every test runs without worker threads and with two, on the reference and the fast CPU routes.
+pytestmark = pytest.mark.usefixtures("threads", "routes")
 
 SMOOTH = 1e-7  # relative-error bound for smooth operations (STYLE.md)
 

@@ -1,4 +1,8 @@
-"""MaxPool2d: loop reference (PyTorch's size and tie rules), finite differences, bad input."""
+"""MaxPool2d: loop reference (PyTorch's size and tie rules), finite differences, bad input.
+
+Every test runs with the fast CPU routes off (the reference, functional/max_pool2d.py)
+and on (the dispatcher then sends NumPy 2x2 windows at stride 2 to cpu/max_pool2d.py).
+"""
 import math
 
 import numpy as np
@@ -6,11 +10,29 @@ import pytest
 
 from emsm_np import gradcheck
 from emsm_np.backend import asnumpy
-from emsm_np.functional.max_pool2d import max_pool2d_backward, max_pool2d_forward
+from emsm_np import ops
+from emsm_np.cpu.max_pool2d import PairsCache
 from emsm_np.layers.pool import MaxPool2d
+from emsm_np.ops import max_pool2d_backward, max_pool2d_forward
 
 # Every test runs without worker threads and with two (conftest.py: threads).
 pytestmark = pytest.mark.usefixtures("threads")
+
+
+@pytest.fixture(autouse=True, params=["reference", "fast"])
+def routes(request, monkeypatch):
+    """The fast CPU routes off (every window on the reference) or on."""
+    monkeypatch.setitem(ops._state, "fast", request.param == "fast")
+    return request.param
+
+
+def route_of(cache):
+    return "pairs" if isinstance(cache, PairsCache) else "reference"
+
+
+def expected_route(xp, routes, pairs):
+    """The route a forward takes: the pairwise one for NumPy 2x2 windows at stride 2, fast routes on."""
+    return "pairs" if (pairs and routes == "fast" and xp is np) else "reference"
 
 KINK = 1e-5  # relative-error bound where there are kinks, inputs kept off them (STYLE.md)
 
@@ -131,22 +153,22 @@ TIED_WINDOWS = [[[1.0, 1.0], [1.0, 1.0]], [[0.0, 2.0], [2.0, 2.0]], [[1.0, 5.0],
 FIRST_MAX = [[[1, 0], [0, 0]], [[0, 1], [0, 0]], [[0, 1], [0, 0]]]
 
 
-@pytest.mark.parametrize("args, route", [((2,), "pairs"), ((2, 1), "im2col")])
-def test_max_pool2d_ties_send_the_gradient_to_the_first_max_in_window_order(xp, args, route):
+@pytest.mark.parametrize("args, pairs", [((2,), True), ((2, 1), False)])
+def test_max_pool2d_ties_send_the_gradient_to_the_first_max_in_window_order(xp, routes, args, pairs):
     x = xp.asarray(np.array([TIED_WINDOWS]))  # (1, 3, 2, 2)
     out, cache = max_pool2d_forward(x, *args)
-    assert cache.route == route
+    assert route_of(cache) == expected_route(xp, routes, pairs)
     dx = asnumpy(max_pool2d_backward(xp.ones_like(out), cache))
     np.testing.assert_array_equal(dx, [FIRST_MAX])
 
 
-def test_max_pool2d_ties_in_ceil_mode_partial_windows_go_to_the_first_real_element(xp):
+def test_max_pool2d_ties_in_ceil_mode_partial_windows_go_to_the_first_real_element(xp, routes):
     # 3x3 pooled 2x2 at stride 2 in ceil mode: the windows of the last row and
     # column hold one or two real elements, all tied at -7 (the rest reads -inf).
     x = np.full((1, 3, 3, 3), -7.0)
     x[0, :, :2, :2] = TIED_WINDOWS
     out, cache = max_pool2d_forward(xp.asarray(x), 2, 2, 0, True)
-    assert cache.route == "pairs" and out.shape == (1, 3, 2, 2)
+    assert route_of(cache) == expected_route(xp, routes, True) and out.shape == (1, 3, 2, 2)
     np.testing.assert_array_equal(asnumpy(out)[0, :, 0, 0], [1.0, 2.0, 5.0])
     np.testing.assert_array_equal(asnumpy(out)[0, :, 1:, 1:].ravel(), -7.0)
     expected = np.zeros_like(x)
@@ -156,23 +178,23 @@ def test_max_pool2d_ties_in_ceil_mode_partial_windows_go_to_the_first_real_eleme
     np.testing.assert_array_equal(dx, expected)
 
 
-# shape, kernel, stride, padding, ceil_mode, the route the forward takes
+# shape, kernel, stride, padding, ceil_mode, whether the pairwise CPU route applies
 TIE_CASES = [
-    ((2, 3, 6, 8), 2, 2, 0, False, "pairs"),
-    ((2, 3, 7, 5), 2, 2, 0, True, "pairs"),  # partial windows in the last row and column
-    ((2, 3, 7, 5), 2, 2, 0, False, "pairs"),  # the last row and column in no window
-    ((1, 2, 9, 9), 3, 3, 0, False, "tiled"),
-    ((2, 2, 8, 7), 3, 3, 0, True, "tiled"),  # partial windows: 8 = 2*3 + 2, 7 = 2*3 + 1
-    ((2, 2, 7, 10), (2, 3), None, 0, True, "tiled"),
-    ((2, 2, 6, 9), (2, 3), None, 0, False, "tiled"),
-    ((1, 2, 9, 8), 3, 2, 1, True, "im2col"),
-    ((2, 1, 6, 5), 3, 1, 1, False, "im2col"),
+    ((2, 3, 6, 8), 2, 2, 0, False, True),
+    ((2, 3, 7, 5), 2, 2, 0, True, True),  # partial windows in the last row and column
+    ((2, 3, 7, 5), 2, 2, 0, False, True),  # the last row and column in no window
+    ((1, 2, 9, 9), 3, 3, 0, False, False),
+    ((2, 2, 8, 7), 3, 3, 0, True, False),  # partial windows: 8 = 2*3 + 2, 7 = 2*3 + 1
+    ((2, 2, 7, 10), (2, 3), None, 0, True, False),
+    ((2, 2, 6, 9), (2, 3), None, 0, False, False),
+    ((1, 2, 9, 8), 3, 2, 1, True, False),
+    ((2, 1, 6, 5), 3, 1, 1, False, False),
 ]
 
 
-@pytest.mark.parametrize("shape, kernel, stride, padding, ceil_mode, route", TIE_CASES)
+@pytest.mark.parametrize("shape, kernel, stride, padding, ceil_mode, pairs", TIE_CASES)
 def test_max_pool2d_every_route_with_ties_and_partial_windows_matches_loop_reference(
-        xp, shape, kernel, stride, padding, ceil_mode, route):
+        xp, routes, shape, kernel, stride, padding, ceil_mode, pairs):
     # Values in {-1, 0, 1}: most windows hold their maximum several times, so the
     # first-max rule decides the output's source, and dx, on every route.
     x = np.random.default_rng(7).integers(-1, 2, shape).astype(np.float64)
@@ -181,7 +203,7 @@ def test_max_pool2d_every_route_with_ties_and_partial_windows_matches_loop_refer
     assert stats["tied"] > expected.size // 3
     assert (stats["partial"] > 0) == ceil_mode
     out, cache = max_pool2d_forward(xp.asarray(x), kernel, stride, padding, ceil_mode)
-    assert cache.route == route
+    assert route_of(cache) == expected_route(xp, routes, pairs)
     assert_matches_reference(xp, out, cache, expected, winner, shape, seed=8)
 
 

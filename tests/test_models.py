@@ -58,6 +58,7 @@ def test_no_weight_decay_on_batchnorm_prelu_and_biases():
             assert k in no_decay, k
 
 
+@pytest.mark.usefixtures("routes")
 def test_whole_network_gradients_match_finite_differences():
     """Conv, ReLU, pooling, flatten, FC and the EM-Softmax head, end to end in float64."""
     from emsm_np.layers.activation import PReLU

@@ -11,6 +11,9 @@ from emsm_np.layers.flatten import Flatten
 from emsm_np.layers.linear import Linear
 from emsm_np.layers.sequential import Sequential
 
+# Every test runs on the reference and the fast CPU routes.
+pytestmark = pytest.mark.usefixtures("routes")
+
 SMOOTH = 1e-7
 KINKED = 1e-5  # PReLU in the stack has a kink at 0
 

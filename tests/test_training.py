@@ -131,25 +131,33 @@ def test_resume_after_a_hard_kill_drops_metrics_written_after_the_checkpoint(tmp
     assert [r["iteration"] for r in read_rows(run)] == ["10", "20", "30", "40"]
 
 
-def test_resume_uses_the_thread_count_the_run_was_started_with(tmp_path):
-    from emsm_np import parallel
+def test_runs_with_1_2_or_3_threads_are_bit_identical_and_resume_with_any(tmp_path):
+    from emsm_np.cpu import threads
 
-    before = parallel.num_threads()
+    before = threads.num_threads()
     ds = toy_digits()
     try:
-        parallel.set_num_threads(2)  # splits every convolution's batch between two threads
-        ref, run = reference_and_cut_run(tmp_path, ds)
-        parallel.set_num_threads(1)  # a session with another count resumes it
-        messages = []
-        resumed = train(None, run, resume=True, dataset=ds, progress=False, log=messages.append)
-        assert parallel.num_threads() == 2
-        assert any("using 2 CPU threads, as the run did" in m for m in messages), messages
-        assert resumed["test_accuracy"] == ref["test_accuracy"]
-        ref_w, run_w = (load_checkpoint(d / "checkpoint.npz")[0] for d in (tmp_path / "ref", run))
-        for k in ref_w:
-            np.testing.assert_array_equal(run_w[k], ref_w[k])
+        runs = []
+        for n in (1, 2, 3):
+            threads.set_num_threads(n)
+            train(small_config(), tmp_path / f"t{n}", dataset=ds, progress=False)
+            runs.append(tmp_path / f"t{n}")
+        # interrupted with 2 threads, resumed with 3
+        threads.set_num_threads(2)
+        with pytest.raises(TrainingInterrupted):
+            train(small_config(), tmp_path / "cut", dataset=ds, progress=False, log=interrupt_at(20))
+        threads.set_num_threads(3)
+        train(None, tmp_path / "cut", resume=True, dataset=ds, progress=False)
+        runs.append(tmp_path / "cut")
     finally:
-        parallel.set_num_threads(before)
+        threads.set_num_threads(before)
+    same = ("iteration", "train_loss", "test_accuracy", "diversity", "agreement")
+    first_rows = [[r[k] for k in same] for r in read_rows(runs[0])]
+    first_w = load_checkpoint(runs[0] / "checkpoint.npz")[0]
+    for run in runs[1:]:
+        assert [[r[k] for k in same] for r in read_rows(run)] == first_rows, run
+        weights = load_checkpoint(run / "checkpoint.npz")[0]
+        assert all(np.array_equal(first_w[k], weights[k]) for k in first_w), run
 
 
 def test_iterations_walk_through_epochs_of_full_batches():
@@ -250,7 +258,7 @@ def test_divergence_names_the_layer_and_pass_where_inf_first_appears_and_warns_n
 
 
 def test_divergence_in_the_worker_threads_is_caught_where_it_happens(tmp_path):
-    from emsm_np import parallel
+    from emsm_np.cpu import threads as parallel
 
     before = parallel.num_threads()
     try:

@@ -29,19 +29,21 @@ var removes from ``dout`` its mean and its component along ``x_hat``.
 
 The functions never write into their arguments: the forward *returns* the new
 running statistics, and the caller decides where to keep them (the layer copies
-them into its buffers).
+them into its buffers). The per-channel sums behind ``mu`` and ``var`` run over
+up to ~1e5 values: they are accumulated in float64 whatever x's dtype (only the
+(C,) results are cast back).
 """
 from collections import namedtuple
 
 from .._checks import check_array, check_float, check_same, check_same_device
 from ..backend import get_array_module
-from ..parallel import for_slices
 
 BatchNormCache = namedtuple("BatchNormCache", ["x_centered", "inv_std", "gamma", "axes", "train"])
+BatchNormCache.__doc__ = "x - mu (shape of x), 1/sqrt(var + eps) and gamma (C,), the reduced axes, the mode."
 RunningStats = namedtuple("RunningStats", ["mean", "var"])
 
 
-def _check_bn_inputs(x, gamma, beta, running_mean, running_var, train, momentum, eps):
+def check_bn_inputs(x, gamma, beta, running_mean, running_var, train, momentum, eps):
     check_array("x", x)
     if x.ndim < 2:
         raise ValueError(f"x must be (N, C) or (N, C, H, W), got shape {tuple(x.shape)} ({x.ndim}-D)")
@@ -88,50 +90,32 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, train=True, mo
     running : RunningStats(mean, var), (C,) each: the updated running statistics
         in train mode (new arrays), the inputs unchanged in eval mode
     """
-    momentum, eps = _check_bn_inputs(x, gamma, beta, running_mean, running_var, train, momentum, eps)
+    momentum, eps = check_bn_inputs(x, gamma, beta, running_mean, running_var, train, momentum, eps)
     xp = get_array_module(x)
-    C = x.shape[1]
-    m = x.size // C
+    m = x.size // x.shape[1]
     axes = (0,) + tuple(range(2, x.ndim))
+    per_channel = (1, -1) + (1,) * (x.ndim - 2)  # (C,) broadcast against x
     if train:
-        mu, var = xp.empty(C, dtype=x.dtype), xp.empty(C, dtype=x.dtype)
+        mu = x.mean(axis=axes, dtype=xp.float64)
+        x_c = x - mu.astype(x.dtype).reshape(per_channel)
+        var = (x_c * x_c).mean(axis=axes, dtype=xp.float64)
+        running = RunningStats(((1 - momentum) * running_mean + momentum * mu).astype(x.dtype),
+                               ((1 - momentum) * running_var + momentum * var * (m / (m - 1))).astype(x.dtype))
     else:
         mu, var = running_mean, running_var
-    inv_std = xp.empty(C, dtype=x.dtype)
-    x_c, out = xp.empty_like(x), xp.empty_like(x)
-
-    def channels(s):  # a slice of the channels; slices run in parallel threads (parallel.py)
-        sl = (slice(None), s)
-        per_channel = (1, -1) + (1,) * (x.ndim - 2)  # broadcast (c,) against x[:, s]
-        if train:
-            mu[s] = x[sl].mean(axis=axes)
-        xp.subtract(x[sl], mu[s].reshape(per_channel), out=x_c[sl])
-        if train:
-            var[s] = _channel_dot(xp, x_c[sl], x_c[sl]) / m
-        inv_std[s] = 1.0 / xp.sqrt(var[s] + eps)
-        # out = gamma * x_hat + beta with x_hat = x_c * inv_std, in two passes over x_c;
-        # the cache keeps x_c (x_hat is never stored: each use folds inv_std into a
-        # per-channel factor).
-        xp.multiply(x_c[sl], (gamma[s] * inv_std[s]).reshape(per_channel), out=out[sl])
-        out[sl] += beta[s].reshape(per_channel)
-
-    for_slices(xp, C, x.size, channels)
-    if train:
-        new_mean = (1 - momentum) * running_mean + momentum * mu
-        new_var = (1 - momentum) * running_var + momentum * var * (m / (m - 1))
-        running = RunningStats(new_mean.astype(x.dtype, copy=False), new_var.astype(x.dtype, copy=False))
-    else:
+        x_c = x - mu.reshape(per_channel)
         running = RunningStats(running_mean, running_var)
+    inv_std = (1.0 / xp.sqrt(var + eps)).astype(x.dtype)
+    x_hat = x_c * inv_std.reshape(per_channel)
+    out = gamma.reshape(per_channel) * x_hat + beta.reshape(per_channel)
     return out, BatchNormCache(x_c, inv_std, gamma, axes, train), running
 
 
-def _channel_dot(xp, a, b):
-    """Per-channel sum of ``a * b`` over every axis but 1, as a (C,) array.
-
-    One fused pass (no ``a * b`` temporary): ``einsum`` over an (N, C, S) view.
-    """
-    N, C = a.shape[:2]
-    return xp.einsum("ncs,ncs->c", a.reshape(N, C, -1), b.reshape(N, C, -1))
+def check_bn_backward(dout, cache):
+    check_same_device(("dout", dout), ("x", cache.x_centered))
+    if tuple(dout.shape) != tuple(cache.x_centered.shape):
+        raise ValueError(f"dout must have the forward output's shape {tuple(cache.x_centered.shape)}, "
+                         f"got {tuple(dout.shape)}")
 
 
 def batch_norm_backward(dout, cache):
@@ -147,32 +131,18 @@ def batch_norm_backward(dout, cache):
     dx : array like ``x``
     dgamma, dbeta : (C,) arrays
     """
+    check_bn_backward(dout, cache)
     x_c, inv_std, gamma, axes, train = cache
-    check_same_device(("dout", dout), ("x", x_c))
-    if tuple(dout.shape) != tuple(x_c.shape):
-        raise ValueError(f"dout must have the forward output's shape {tuple(x_c.shape)}, got {tuple(dout.shape)}")
-    xp = get_array_module(dout)
-    C = x_c.shape[1]
-    m = dout.size // C
-    dx = xp.empty(dout.shape, dtype=xp.result_type(dout, x_c))
-    dgamma, dbeta = xp.empty(C, dtype=dx.dtype), xp.empty(C, dtype=dx.dtype)
-
-    def channels(s):  # a slice of the channels; slices run in parallel threads (parallel.py)
-        sl = (slice(None), s)
-        per_channel = (1, -1) + (1,) * (dout.ndim - 2)  # broadcast (c,) against dout[:, s]
-        dbeta[s] = dout[sl].sum(axis=axes)
-        dgamma[s] = _channel_dot(xp, dout[sl], x_c[sl]) * inv_std[s]  # sum dout * x_hat
-        scale = gamma[s] * inv_std[s]
-        if train:
-            # mu and var depend on every x of the channel: subtract the mean of dout
-            # and its projection on x_hat (dgamma / m is that projection's coefficient):
-            # dx = scale * (dout - dbeta / m - x_hat * dgamma / m), in four passes.
-            xp.multiply(x_c[sl], (-scale * inv_std[s] * dgamma[s] / m).reshape(per_channel), out=dx[sl])
-            dx[sl] += scale.reshape(per_channel) * dout[sl]
-            dx[sl] -= (scale * dbeta[s] / m).reshape(per_channel)
-        else:
-            # Running statistics are constants here: out is affine in x.
-            xp.multiply(dout[sl], scale.reshape(per_channel), out=dx[sl])
-
-    for_slices(xp, C, dout.size, channels)
+    per_channel = (1, -1) + (1,) * (dout.ndim - 2)
+    m = dout.size // dout.shape[1]
+    x_hat = x_c * inv_std.reshape(per_channel)
+    dbeta = dout.sum(axis=axes)
+    dgamma = (dout * x_hat).sum(axis=axes)
+    scale = (gamma * inv_std).reshape(per_channel)
+    if train:
+        # mu and var depend on every x of the channel: remove from dout its mean
+        # and its component along x_hat.
+        dx = scale * (dout - dbeta.reshape(per_channel) / m - x_hat * dgamma.reshape(per_channel) / m)
+    else:
+        dx = scale * dout  # the running statistics are constants: out is affine in x
     return dx, dgamma, dbeta

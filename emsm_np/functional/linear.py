@@ -14,13 +14,11 @@ Gradients, for an upstream gradient ``dout = dL/dout`` (N, K)::
 from collections import namedtuple
 
 from .._checks import check_array, check_same, check_same_device
-from ..backend import get_array_module
-from ..parallel import for_slices, sum_in_order
 
 LinearCache = namedtuple("LinearCache", ["x", "weight", "has_bias"])
 
 
-def _check_linear_inputs(x, weight, bias):
+def check_linear_inputs(x, weight, bias):
     check_array("weight", weight, ndim=2)
     check_array("x", x, ndim=2)
     d, K = weight.shape
@@ -49,17 +47,19 @@ def linear_forward(x, weight, bias=None):
     out : (N, K) array
     cache : LinearCache for :func:`linear_backward`
     """
-    _check_linear_inputs(x, weight, bias)
-    xp = get_array_module(x)
-    out = xp.empty((x.shape[0], weight.shape[1]), dtype=xp.result_type(x, weight))
-
-    def rows(s):  # out[s] = x[s] @ W (+ b): the batch split between threads (parallel.py)
-        xp.matmul(x[s], weight, out=out[s])
-        if bias is not None:
-            out[s] += bias
-
-    for_slices(xp, x.shape[0], x.shape[0] * weight.size, rows)
+    check_linear_inputs(x, weight, bias)
+    out = x @ weight
+    if bias is not None:
+        out += bias
     return out, LinearCache(x, weight, bias is not None)
+
+
+def check_linear_backward(dout, cache):
+    x, weight, _ = cache
+    check_same_device(("dout", dout), ("x", x))
+    expected = (x.shape[0], weight.shape[1])
+    if tuple(dout.shape) != expected:
+        raise ValueError(f"dout must have the forward output's shape {expected}, got {tuple(dout.shape)}")
 
 
 def linear_backward(dout, cache):
@@ -72,23 +72,10 @@ def linear_backward(dout, cache):
 
     Returns
     -------
-    dx : (N, d)
+    dx : (N, d), ``dout W^T``
     dweight : (d, K), ``x^T dout``
     dbias : (K,) ``sum_n dout[n]``, or None when the forward had no bias
     """
-    xp = get_array_module(dout)
+    check_linear_backward(dout, cache)
     x, weight, has_bias = cache
-    check_same_device(("dout", dout), ("x", x))
-    expected = (x.shape[0], weight.shape[1])
-    if tuple(dout.shape) != expected:
-        raise ValueError(f"dout must have the forward output's shape {expected}, got {tuple(dout.shape)}")
-    dx = xp.empty(x.shape, dtype=xp.result_type(dout, weight))
-
-    def rows(s):  # dx[s] = dout[s] W^T, and the batch slice's part of x^T dout
-        xp.matmul(dout[s], weight.T, out=dx[s])
-        return x[s].T @ dout[s]
-
-    parts = for_slices(xp, x.shape[0], x.shape[0] * weight.size, rows)
-    dweight = sum_in_order(parts)
-    dbias = xp.sum(dout, axis=0) if has_bias else None
-    return dx, dweight, dbias
+    return dout @ weight.T, x.T @ dout, (dout.sum(axis=0) if has_bias else None)

@@ -30,98 +30,21 @@ Implementation: :func:`im2col` gathers every window as ``col[i, j]`` (a loop ove
 the kh*kw offsets) and the max runs over the offsets. The forward keeps a
 boolean ``winner`` mask (kh*kw, N, C, Ho, Wo), true at the one offset that won
 each window; backward is then ``dcol = winner * dout`` and :func:`col2im` sums
-``dcol`` back onto the input. (A mask, built by one pass per offset, measured
-several times faster than ``argmax`` over the offset axis and the one-hot
-comparison it would need in backward, and takes a quarter of the memory.)
+``dcol`` back onto the input.
 
-Non-overlapping windows (``stride == kernel_size``, no padding: the usual 2x2
-pooling) have a shorter backward with the same numbers: every input element is
-in at most one window, so offset ``(i, j)`` of all windows is the strided view
-``dx[:, :, i::kh, j::kw]`` of an image extended to ``(Ho*kh, Wo*kw)``, and
-backward writes each view once with ``winner[k] * dout`` (no zero fill, no
-summing col2im; 3x faster at 64x64x28x28), then cuts or zero-extends it to
-``x``'s shape. (For general tiled windows the forward stays on im2col: the
-max over contiguous copies measured faster than kh*kw maxima over strided
-views.)
-
-The 2x2 windows at stride 2 of every network here take a shorter route still:
-the max of a window is the max of its two row maxima, each the max of a pair
-of neighbours. Two maxima over strided views give the output, and two boolean
-"picks" record the choice: ``right`` (N, C, 2*Ho, Wo), true where a row's right
-element beat its left one strictly, and ``lower`` (N, C, Ho, Wo), true where the
-lower row's max beat the upper's strictly. Ties keep the earlier element at
-each step, and taking columns first, then rows, that is the first maximum in
-row-by-row window order (PyTorch's rule). Backward undoes the two steps:
-``dout`` goes to the lower or upper row, then to the right or left element.
-(Forward 40% faster than im2col and the mask at 64x32x28x28; backward as fast.)
+This is the route a reader follows and the one CuPy runs; on NumPy arrays the
+2x2 windows at stride 2 of every network here take the faster route of
+:mod:`emsm_np.cpu.max_pool2d` (tested against this file).
 """
 from collections import namedtuple
 
 from .._checks import check_array, check_same_device
 from ..backend import get_array_module
-from ..parallel import for_slices
 from .im2col import as_pair, col2im, im2col, output_size
 
-# winner: the im2col and tiled routes' (kh*kw, N, C, Ho, Wo) mask, or the pairs
-# route's (right, lower) picks; route: "im2col", "tiled" or "pairs".
-MaxPool2dCache = namedtuple(
-    "MaxPool2dCache", ["winner", "x_shape", "kernel_size", "stride", "padding", "route"]
-)
-
-
-def _pairs_forward(xp, x, Ho, Wo):
-    """2x2 windows at stride 2: maxima of neighbour pairs, columns then rows."""
-    N, C, H, W = x.shape
-    if (H, W) != (2 * Ho, 2 * Wo):
-        if 2 * Ho <= H and 2 * Wo <= W:  # floor mode: the last row/column is in no window
-            x = x[:, :, : 2 * Ho, : 2 * Wo]
-        else:  # ceil mode: a last partial window, completed with -inf (never wins)
-            x_full = xp.full((N, C, 2 * Ho, 2 * Wo), -xp.inf, dtype=x.dtype)
-            x_full[:, :, :H, :W] = x
-            x = x_full
-    out = xp.empty((N, C, Ho, Wo), dtype=x.dtype)
-    right_won = xp.empty((N, C, 2 * Ho, Wo), dtype=bool)
-    lower_won = xp.empty((N, C, Ho, Wo), dtype=bool)
-
-    def part(s):  # a slice of the batch; the slices run in parallel threads (parallel.py)
-        left, right = x[s, :, :, 0::2], x[s, :, :, 1::2]
-        xp.greater(right, left, out=right_won[s])  # strictly: a tie keeps the left (earlier) element
-        row_max = xp.maximum(left, right)  # (n, C, 2*Ho, Wo)
-        upper, lower = row_max[:, :, 0::2], row_max[:, :, 1::2]
-        xp.greater(lower, upper, out=lower_won[s])
-        xp.maximum(upper, lower, out=out[s])
-
-    for_slices(xp, N, x.size, part)
-    return out, (right_won, lower_won)
-
-
-def _pairs_backward(xp, dout, picks, x_shape):
-    """dx of :func:`_pairs_forward`: dout to the winning row, then to the winning element."""
-    right_won, lower_won = picks
-    N, C, Ho, Wo = dout.shape
-    dx = xp.empty((N, C, 2 * Ho, 2 * Wo), dtype=dout.dtype)
-
-    def part(s):  # a slice of the batch; the slices run in parallel threads (parallel.py)
-        g, d = dout[s], dx[s]
-        d_rows = xp.empty(g.shape[:2] + (2 * Ho, Wo), dtype=dout.dtype)
-        xp.multiply(g, lower_won[s], out=d_rows[:, :, 1::2])
-        xp.subtract(g, d_rows[:, :, 1::2], out=d_rows[:, :, 0::2])  # dout where the upper row won, else 0
-        xp.multiply(d_rows, right_won[s], out=d[..., 1::2])
-        xp.subtract(d_rows, d[..., 1::2], out=d[..., 0::2])
-
-    for_slices(xp, N, dx.size, part)
-    return _fit(xp, dx, x_shape)
-
-
-def _fit(xp, dx, x_shape):
-    """Cut or zero-extend a tiled image's gradient to x's shape."""
-    H, W = x_shape[2:]
-    if (H, W) == dx.shape[2:]:
-        return dx
-    out = xp.zeros(x_shape, dtype=dx.dtype)
-    h, w = min(H, dx.shape[2]), min(W, dx.shape[3])
-    out[:, :, :h, :w] = dx[:, :, :h, :w]
-    return out
+MaxPool2dCache = namedtuple("MaxPool2dCache", ["winner", "x_shape", "kernel_size", "stride", "padding"])
+MaxPool2dCache.__doc__ = ("winner (kh*kw, N, C, Ho, Wo) bool: the offset that won each window; "
+                          "the input's shape and the window geometry (pairs).")
 
 
 def pool_params(kernel_size, stride, padding):
@@ -135,6 +58,22 @@ def pool_params(kernel_size, stride, padding):
             f"window covers a real input element), got {padding}"
         )
     return kernel_size, stride, padding
+
+
+def check_max_pool2d_inputs(x, kernel_size, stride, padding, ceil_mode):
+    """Validate; return ``(kernel_size, stride, padding, (Ho, Wo))`` as pairs."""
+    check_array("x", x, ndim=4)
+    if not isinstance(ceil_mode, bool):
+        raise TypeError(f"ceil_mode must be True or False, got {ceil_mode!r}")
+    kernel_size, stride, padding = pool_params(kernel_size, stride, padding)
+    (H, W), (kh, kw), (sy, sx), (ph, pw) = x.shape[2:], kernel_size, stride, padding
+    if H + 2 * ph < kh or W + 2 * pw < kw:
+        raise ValueError(
+            f"x's spatial size {(H, W)} with padding {padding} is smaller than the "
+            f"kernel {kernel_size}"
+        )
+    out_size = (output_size(H, kh, sy, ph, ceil_mode), output_size(W, kw, sx, pw, ceil_mode))
+    return kernel_size, stride, padding, out_size
 
 
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
@@ -153,36 +92,18 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     out : (N, C, Ho, Wo) array of ``x.dtype``
     cache : MaxPool2dCache (which offset won each window, and the geometry)
     """
+    kernel_size, stride, padding, (Ho, Wo) = check_max_pool2d_inputs(x, kernel_size, stride, padding, ceil_mode)
     xp = get_array_module(x)
-    check_array("x", x, ndim=4)
-    if not isinstance(ceil_mode, bool):
-        raise TypeError(f"ceil_mode must be True or False, got {ceil_mode!r}")
-    kernel_size, stride, padding = pool_params(kernel_size, stride, padding)
-    N, C, H, W = x.shape
-    (kh, kw), (sy, sx), (ph, pw) = kernel_size, stride, padding
-    if H + 2 * ph < kh or W + 2 * pw < kw:
-        raise ValueError(
-            f"x's spatial size {(H, W)} with padding {padding} is smaller than the "
-            f"kernel {kernel_size}"
-        )
-    Ho = output_size(H, kh, sy, ph, ceil_mode)
-    Wo = output_size(W, kw, sx, pw, ceil_mode)
-    if kernel_size == stride == (2, 2) and padding == (0, 0):
-        out, picks = _pairs_forward(xp, x, Ho, Wo)
-        return out, MaxPool2dCache(picks, x.shape, kernel_size, stride, padding, "pairs")
-
-    col = im2col(x, kernel_size, stride, padding, (Ho, Wo), pad_value=-xp.inf)
-    col = col.reshape(kh * kw, N, C, Ho, Wo)
+    (N, C), (kh, kw) = x.shape[:2], kernel_size
+    col = im2col(x, kernel_size, stride, padding, (Ho, Wo), pad_value=-xp.inf).reshape(kh * kw, N, C, Ho, Wo)
     out = col.max(axis=0)
     # winner[k]: offset k holds the max and no earlier offset did (PyTorch's tie rule).
-    winner = xp.empty((kh * kw, N, C, Ho, Wo), dtype=bool)
+    winner = col == out
     taken = xp.zeros(out.shape, dtype=bool)
     for k in range(kh * kw):
-        xp.equal(col[k], out, out=winner[k])
         winner[k] &= ~taken
         taken |= winner[k]
-    route = "tiled" if stride == kernel_size and padding == (0, 0) else "im2col"
-    return out, MaxPool2dCache(winner, x.shape, kernel_size, stride, padding, route)
+    return out, MaxPool2dCache(winner, x.shape, kernel_size, stride, padding)
 
 
 def max_pool2d_backward(dout, cache):
@@ -195,28 +116,14 @@ def max_pool2d_backward(dout, cache):
 
     Returns
     -------
-    dx : (N, C, H, W) array of ``dout.dtype``
+    dx : (N, C, H, W) array of ``dout.dtype``: ``col2im(winner * dout)``
     """
+    winner, x_shape, (kh, kw), stride, padding = cache
+    check_same_device(("dout", dout), ("x", winner))
+    if tuple(dout.shape) != tuple(winner.shape[1:]):
+        raise ValueError(f"dout must have the forward output's shape {tuple(winner.shape[1:])}, "
+                         f"got {tuple(dout.shape)}")
     xp = get_array_module(dout)
-    winner, x_shape, (kh, kw), stride, padding, route = cache
-    check_same_device(("dout", dout), ("x", winner[0] if route == "pairs" else winner))
-    N, C, Ho, Wo = winner[1].shape if route == "pairs" else winner.shape[1:]
-    if tuple(dout.shape) != (N, C, Ho, Wo):
-        raise ValueError(
-            f"dout must have the forward output's shape {(N, C, Ho, Wo)}, got {tuple(dout.shape)}"
-        )
-    if route == "pairs":
-        return _pairs_backward(xp, dout, winner, x_shape)
-    if route == "tiled":
-        # Every element of the tiled image is in exactly one window: write each
-        # offset's view of dx once, then cut or zero-extend to x's shape.
-        dxs = xp.empty((N, C, Ho * kh, Wo * kw), dtype=dout.dtype)
-        for k in range(kh * kw):
-            i, j = divmod(k, kw)
-            xp.multiply(winner[k], dout, out=dxs[:, :, i::kh, j::kw])
-        return _fit(xp, dxs, x_shape)
-    # dcol[k] holds dout where offset k won its window, 0 elsewhere. (A product
-    # with the mask: several times faster than xp.where here.)
-    dcol = winner * dout[None]
+    dcol = winner * dout  # dcol[k]: dout where offset k won its window, 0 elsewhere
     dx = col2im(dcol.reshape((kh, kw) + tuple(dout.shape)), x_shape, stride, padding)
     return xp.ascontiguousarray(dx)

@@ -7,19 +7,13 @@ Forward and its local derivative::
 
 The derivative at exactly ``x = 0`` is taken as 0 (PyTorch's choice); finite
 differences disagree there, so gradient checks keep inputs away from 0.
-
-Speed (CPU): both passes are arithmetic (``maximum``, a product with the mask),
-not ``where``: NumPy's ``where`` on a mask with no pattern runs about 10x
-slower than a product (14 ms against 1.6 ms for 3.2 M float32 values here),
-and it would also turn a NaN input into 0 where ``maximum`` passes it on.
 """
 from collections import namedtuple
 
 from .._checks import check_array, check_same_device
-from ..backend import get_array_module
-from ..parallel import for_batch
 
 ReluCache = namedtuple("ReluCache", ["positive"])
+ReluCache.__doc__ = "The boolean mask ``x > 0`` (shape of x): where the gradient passes."
 
 
 def relu_forward(x):
@@ -32,18 +26,17 @@ def relu_forward(x):
     Returns
     -------
     out : array like ``x``
-    cache : ReluCache, the boolean mask ``x > 0``
+    cache : ReluCache
     """
     xp = check_array("x", x)
-    out, positive = xp.empty_like(x), xp.empty(x.shape, dtype=bool)
-    zero = xp.zeros((), dtype=x.dtype)
+    return xp.maximum(x, 0), ReluCache(x > 0)
 
-    def part(s):  # a slice of the batch; the slices run in parallel threads (parallel.py)
-        xp.greater(x[s], 0, out=positive[s])
-        xp.maximum(x[s], zero, out=out[s])
 
-    for_batch(xp, x, part)
-    return out, ReluCache(positive)
+def check_relu_backward(dout, cache):
+    check_same_device(("dout", dout), ("x", cache.positive))
+    if tuple(dout.shape) != tuple(cache.positive.shape):
+        raise ValueError(f"dout must have the forward output's shape {tuple(cache.positive.shape)}, "
+                         f"got {tuple(dout.shape)}")
 
 
 def relu_backward(dout, cache):
@@ -58,11 +51,5 @@ def relu_backward(dout, cache):
     -------
     dx : array like ``dout``
     """
-    xp = get_array_module(dout)
-    positive = cache.positive
-    check_same_device(("dout", dout), ("x", positive))
-    if tuple(dout.shape) != tuple(positive.shape):
-        raise ValueError(f"dout must have the forward output's shape {tuple(positive.shape)}, got {tuple(dout.shape)}")
-    dx = xp.empty(dout.shape, dtype=dout.dtype)
-    for_batch(xp, dout, lambda s: xp.multiply(dout[s], positive[s], out=dx[s]))
-    return dx
+    check_relu_backward(dout, cache)
+    return dout * cache.positive

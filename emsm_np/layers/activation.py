@@ -2,8 +2,8 @@
 import numpy as np
 
 from .._checks import check_dtype, check_float, check_int
-from ..functional.prelu import prelu_backward, prelu_forward
-from ..functional.relu import relu_backward, relu_forward
+from ..ops import prelu_backward, prelu_forward
+from ..ops import relu_backward, relu_forward
 from .base import Layer
 
 

@@ -7,7 +7,7 @@ the running statistics towards them (unbiased variance, weight ``momentum``);
 import numpy as np
 
 from .._checks import check_array, check_dtype, check_float, check_int
-from ..functional.batch_norm import batch_norm_backward, batch_norm_forward
+from ..ops import batch_norm_backward, batch_norm_forward
 from .base import Layer
 
 

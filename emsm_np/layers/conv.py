@@ -2,7 +2,7 @@
 import numpy as np
 
 from .._checks import check_array, check_dtype, check_int
-from ..functional.conv2d import conv2d_backward, conv2d_forward
+from ..ops import conv2d_backward, conv2d_forward
 from ..functional.im2col import as_pair
 from .base import Layer, default_rng
 

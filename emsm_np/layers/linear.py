@@ -6,7 +6,7 @@ The weight is (in_features, out_features), the paper's ``W`` in R^{d x K}, so
 import numpy as np
 
 from .._checks import check_dtype, check_int
-from ..functional.linear import linear_backward, linear_forward
+from ..ops import linear_backward, linear_forward
 from .base import Layer, default_rng
 
 

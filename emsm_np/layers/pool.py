@@ -1,5 +1,6 @@
 """``MaxPool2d``: max-pooling over :mod:`emsm_np.functional.max_pool2d` (no parameters)."""
-from ..functional.max_pool2d import max_pool2d_backward, max_pool2d_forward, pool_params
+from ..functional.max_pool2d import pool_params
+from ..ops import max_pool2d_backward, max_pool2d_forward
 from .base import Layer
 
 

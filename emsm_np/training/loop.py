@@ -26,7 +26,6 @@ from ..backend import get_cupy, to_device
 from ..data import batch_rng, epoch_order, load_dataset
 from ..models import build_network
 from ..optim import SGD, step_lr
-from ..parallel import num_threads, set_num_threads
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import read_config
 from .evaluate import evaluate
@@ -188,11 +187,6 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
             layer.rng.bit_generator.state = meta["rng_states"][str(i)]
         _truncate_metrics(metrics_path, start)
         log(f"resuming {run_dir} at iteration {start}/{cfg.max_iter}")
-        threads = meta.get("cpu_threads")
-        if cfg.device == "cpu" and threads is not None and threads != num_threads():
-            # The thread count decides how the batch is split, hence the float rounding.
-            set_num_threads(threads)
-            log(f"using {threads} CPU threads, as the run did, so that it ends as an uninterrupted run would")
 
     header = ["iteration", "train_loss", "test_accuracy", "lr", "diversity", "agreement", "wall_time"]
     header += [f"weak_accuracy_{v}" for v in range(cfg.ensemble)]
@@ -200,7 +194,7 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
 
     def checkpoint(iteration):
         meta = {"iteration": iteration, "elapsed": wall(), "loss_sum": loss_sum,
-                "loss_count": loss_count, "cpu_threads": num_threads(), "notes": notes,
+                "loss_count": loss_count, "notes": notes,
                 "rng_states": {str(i): l.rng.bit_generator.state for i, l in _rng_layers(net)}}
         save_checkpoint(ckpt_path, net.state_dict(), opt.state_dict(), meta)
 
@@ -319,7 +313,7 @@ class _raise_on_overflow:
     """On the CPU, make NumPy raise FloatingPointError where an inf or NaN is first made.
 
     (Instead of a RuntimeWarning and a run that goes on with NaN.) The worker
-    threads of :mod:`emsm_np.parallel` run in the caller's context, so they
+    threads of :mod:`emsm_np.cpu.threads` run in the caller's context, so they
     raise too. CuPy has no such switch: on the GPU divergence is seen in the loss.
     """
 

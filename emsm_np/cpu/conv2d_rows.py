@@ -25,21 +25,58 @@ that copy cost as much as the GEMM at LiuNet's and LeNet's shapes. Here it is
 copied kw times, the GEMM has kh*F rows instead of F (a shape OpenBLAS runs
 faster) and does ``Hb/Ho`` times the arithmetic (the partial sums of the padded
 rows that no output uses: 7% more at 28x28 with 3x3, 29% at 14x14 with 5x5),
-and the kh sums read ``P`` with contiguous inner rows of ``Ho*Wo``. Measured on
-two cores, float32, batch 64: LiuNet's 64->64 3x3 at 28x28 forward 27.8 -> 23 ms,
-LeNet's 32->64 5x5 at 14x14 12.2 -> 9.6 ms. With few input channels (``kw*C``
-small: a network's first layer) the GEMM is too thin and the full im2col
-wins, so ``conv2d.py`` uses this form only when ``kw*C >= ROWS_MIN_DEPTH``.
+and the kh sums read ``P`` with contiguous inner rows of ``Ho*Wo``. With few
+input channels (``kw*C`` small: a network's first layer) the GEMM is too thin
+and the full im2col wins, so ``conv2d.py`` uses this form only when
+``kw*C >= ROWS_MIN_DEPTH``.
 
 The same routine computes the input gradient at stride 1 (see ``conv2d.py``):
 ``dx`` is the convolution of ``dout`` with the flipped kernel, padding
 ``kh - 1 - ph``, whose "channels" are the F filters.
 """
-from ..backend import get_array_module
-from ..parallel import map_groups, sum_in_order
-from .im2col import im2col_rows
+import numpy as np
+
+from .threads import map_pieces, sum_in_order
 
 ROWS_MIN_DEPTH = 64  # kw*C from which the row form was measured faster than im2col
+
+
+def im2col_rows(x, kernel_width, padding, out_width, out=None):
+    """Row im2col: every horizontal kernel offset of ``x``, for a stride-1 window.
+
+    Where :func:`im2col` copies the image once per kernel offset ``(i, j)``, this
+    copies it once per column offset ``j`` only, keeping every padded row: the
+    vertical offsets ``i`` are left to the caller, who reads them as row shifts
+    of its result (see ``conv2d_rows.py``). That is ``kh`` times less copying.
+
+    Parameters
+    ----------
+    x : (A, B, H, W) array (any two leading axes; may be a transposed view)
+    kernel_width : int, kw
+    padding : pair (ph, pw), zeros added on both sides
+    out_width : int, ``Wo = W + 2 pw - kw + 1`` (stride 1)
+    out : optional (kw, A, B, H + 2 ph, Wo) array to write into
+
+    Returns
+    -------
+    rows : (kw, A, B, H + 2 ph, Wo) array of ``x.dtype``,
+        ``rows[j, a, b, y, ox] = xpad[a, b, y, ox + j]``
+    """
+    xp = np
+    A, B, H, W = x.shape
+    (ph, pw), kw, Wo = padding, kernel_width, out_width
+    rows = xp.empty((kw, A, B, H + 2 * ph, Wo), dtype=x.dtype) if out is None else out
+    # Only the padding is zeroed (out may be a reused buffer): the top and bottom
+    # rows, and per offset the columns whose window reaches past the left or right edge.
+    rows[:, :, :, :ph] = 0
+    rows[:, :, :, ph + H :] = 0
+    for j in range(kw):
+        lo, hi = max(0, pw - j), max(0, min(Wo, W + pw - j))  # columns that read x itself
+        rows[j, :, :, ph : ph + H, :lo] = 0
+        rows[j, :, :, ph : ph + H, max(lo, hi) :] = 0
+        if hi > lo:
+            rows[j, :, :, ph : ph + H, lo:hi] = x[:, :, :, lo + j - pw : hi + j - pw]
+    return rows
 
 
 def takes_rows(stride, kernel_width, channels):
@@ -70,7 +107,7 @@ def conv2d_rows(x, w4, padding, chunks, out, bias=None):
     -------
     out
     """
-    xp = get_array_module(x, w4)
+    xp = np
     N, C, H, W = x.shape
     F, kh, kw, _ = w4.shape
     (ph, pw), (Ho, Wo) = padding, out.shape[2:]
@@ -98,8 +135,9 @@ def conv2d_rows(x, w4, padding, chunks, out, bias=None):
                 o += p[i, :, :, i : i + Ho]
             if bias is not None:
                 o += bias.reshape(F, 1, 1, 1)
+        return [None] * len(group)
 
-    map_groups(xp, run, chunks)
+    map_pieces(xp, run, chunks)
     return out
 
 
@@ -116,8 +154,7 @@ def conv2d_rows_weight_grad(x, dout, kernel_size, padding, chunks):
 
         dWr = Gv @ R^T,    dWr[(i, f), (j, c)] = dW[f, c, i, j]
 
-    (Measured: 13% faster than the full im2col's ``Col G^T`` at LiuNet's 3x3
-    layers; as fast at LeNet's 5x5.)
+    The chunks' parts of the sum are added in chunk order.
 
     Parameters
     ----------
@@ -131,19 +168,18 @@ def conv2d_rows_weight_grad(x, dout, kernel_size, padding, chunks):
     -------
     dweight : (F, C, kh, kw) array
     """
-    xp = get_array_module(x, dout)
+    xp = np
     N, C, H, W = x.shape
     _, F, Ho, Wo = dout.shape
     (kh, kw), (ph, _) = kernel_size, padding
     Hb = H + 2 * ph
-    dtype = xp.result_type(x, dout)
     x_cn, g_fn = x.transpose(1, 0, 2, 3), dout.transpose(1, 0, 2, 3)
 
-    def run(group):  # one worker thread's chunks: their part of the sum
+    def run(group):  # one worker thread's chunks: each chunk's part of the sum
         largest = max(chunk.stop - chunk.start for chunk in group)
         r_buf = xp.empty(kw * C * largest * Hb * Wo, dtype=x.dtype)
         gv_buf = xp.empty(kh * F * largest * Hb * Wo, dtype=dout.dtype)
-        dw_rows = xp.zeros((kh * F, kw * C), dtype=dtype)
+        parts = []
         for chunk in group:
             m = chunk.stop - chunk.start
             r = im2col_rows(x_cn[:, chunk], kw, padding, Wo, out=r_buf[: kw * C * m * Hb * Wo].reshape(kw, C, m, Hb, Wo))
@@ -152,9 +188,9 @@ def conv2d_rows_weight_grad(x, dout, kernel_size, padding, chunks):
                 gv[i, :, :, :i] = 0
                 gv[i, :, :, i + Ho :] = 0
                 gv[i, :, :, i : i + Ho] = g_fn[:, chunk]
-            dw_rows += gv.reshape(kh * F, m * Hb * Wo) @ r.reshape(kw * C, m * Hb * Wo).T
-        return dw_rows
+            parts.append(gv.reshape(kh * F, m * Hb * Wo) @ r.reshape(kw * C, m * Hb * Wo).T)
+        return parts
 
-    parts = map_groups(xp, run, chunks)
+    parts = map_pieces(xp, run, chunks)
     dw_rows = sum_in_order(parts)
     return xp.ascontiguousarray(dw_rows.reshape(kh, F, kw, C).transpose(1, 3, 0, 2))

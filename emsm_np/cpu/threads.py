@@ -1,5 +1,8 @@
 """CPU worker threads: the independent pieces of one operation, run at once.
 
+Part of the fast CPU routes (:mod:`emsm_np.cpu`); the reference operations in
+:mod:`emsm_np.functional` use no threads.
+
 Why: NumPy runs every elementwise pass (a ReLU, a batch-norm scale, the row
 copies of an im2col) on one core, and only the GEMMs use every core, through
 the BLAS's own threads. On a two-core machine that leaves half the CPU idle
@@ -15,8 +18,11 @@ cores: LiuNet's 64 -> 64 channel 3x3 convolution forward, batch 64, 32.8 ms with
 one thread and a two-thread BLAS, 20.7 ms with two workers each on a one-thread
 BLAS, bit for bit the same output).
 
-The groups are fixed by the piece list and the thread count, never by timing,
-so results are deterministic: a sum over groups is added in group order.
+Deterministic whatever the machine: an operation is cut into pieces whose
+number does not depend on the thread count (:data:`PIECES`, or a size rule),
+every piece is computed the same way whichever thread runs it (the BLAS held
+to one thread), and partial sums are returned per piece and added in piece
+order. So 1, 2 or 16 threads give bit-identical results.
 
 The BLAS limit is process-wide (threadpoolctl): operations called from several
 of the user's own threads at once still compute the right values, but may leave
@@ -24,8 +30,11 @@ the BLAS at one thread until the last of them returns.
 
 CuPy arrays take no threads (the GPU is parallel already): the function runs
 once on every piece. So does a call from inside a worker (no nested pools),
-and every call when the thread count is 1 (:func:`set_num_threads`).
+and every call when the thread count is 1 (:func:`set_num_threads`); the BLAS
+is still held to one thread then, so that the pieces compute exactly what
+worker threads would.
 """
+import contextlib
 import contextvars
 import os
 import threading
@@ -33,11 +42,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["num_threads", "set_num_threads", "map_groups", "for_slices", "for_batch", "sum_in_order", "MIN_PARALLEL_SIZE"]
+__all__ = ["num_threads", "set_num_threads", "map_pieces", "for_slices", "for_batch", "sum_in_order",
+           "MIN_PARALLEL_SIZE", "PIECES"]
 
 # Below this many array elements, handing work to a thread (tens of microseconds)
-# costs more than a second core saves.
+# costs more than a second core saves: the operation is one piece.
 MIN_PARALLEL_SIZE = 1 << 16
+# Pieces of a batch (or channel) split, whatever the number of threads.
+PIECES = 16
 
 _lock = threading.Lock()
 _local = threading.local()  # _local.inside is True in a worker thread
@@ -89,7 +101,11 @@ def _pool():
 
 
 def _blas_one_thread():
-    """A context holding the BLAS to one thread (threadpoolctl), restored on exit."""
+    """A context holding the BLAS to one thread (threadpoolctl), restored on exit.
+
+    Inside a worker thread the limit is already set: nothing to do."""
+    if getattr(_local, "inside", False):
+        return contextlib.nullcontext()
     with _lock:
         if _config["blas"] is None:
             from threadpoolctl import ThreadpoolController
@@ -106,24 +122,29 @@ def _run_inside(fn, group):
         _local.inside = False
 
 
-def map_groups(xp, fn, pieces):
-    """``[fn(group) for group in groups]``, the groups run by worker threads at once.
+def map_pieces(xp, fn, pieces):
+    """``fn(group)`` for contiguous groups of ``pieces``, the groups run by worker threads at once.
 
     Parameters
     ----------
     xp : the array module of the operation (threads only for NumPy)
-    fn : function of a list of pieces; it must write only its own pieces' output
-    pieces : list (batch slices, chunks), split into at most :func:`num_threads`
+    fn : function of a list of pieces (one thread's share: it can hold buffers
+        for all of them) returning a list with one result per piece; it must
+        write only its own pieces' output
+    pieces : list (batch slices, chunks); split into at most :func:`num_threads`
         contiguous groups of near-equal length
 
     Returns
     -------
-    list of ``fn``'s results, in group order (one item when nothing ran in parallel)
+    list of the pieces' results, in piece order, however the pieces were grouped
     """
     pieces = list(pieces)
     n_groups = min(num_threads(), len(pieces))
-    if xp is not np or n_groups < 2 or getattr(_local, "inside", False):
-        return [fn(pieces)]
+    if xp is not np:
+        return fn(pieces)
+    if n_groups < 2 or getattr(_local, "inside", False):
+        with _blas_one_thread():  # every piece's GEMM as a worker thread would run it
+            return fn(pieces)
     bounds = [len(pieces) * k // n_groups for k in range(n_groups + 1)]
     groups = [pieces[bounds[k] : bounds[k + 1]] for k in range(n_groups)]
     pool = _pool()
@@ -131,10 +152,10 @@ def map_groups(xp, fn, pieces):
         # Each group runs in a copy of the caller's context, so np.errstate (a
         # context variable) holds in the workers too: training raises on overflow.
         futures = [pool.submit(contextvars.copy_context().run, _run_inside, fn, group) for group in groups]
-        return [future.result() for future in futures]
+        return [result for future in futures for result in future.result()]
 
 
-def for_slices(xp, n, size, fn):
+def for_slices(xp, n, size, fn, pieces=PIECES):
     """``fn(s)`` for slices ``s`` that split ``range(n)`` (the batch axis), at once.
 
     Parameters
@@ -143,8 +164,10 @@ def for_slices(xp, n, size, fn):
     n : length of the axis to split (the batch, or the channels), or None for
         a 0-d array: ``fn(...)`` is called once, with an Ellipsis
     size : number of elements the operation touches; below
-        :data:`MIN_PARALLEL_SIZE` it runs as one slice
+        :data:`MIN_PARALLEL_SIZE` it runs as one slice, else as ``pieces``
+        slices (fewer if ``n`` is smaller), whatever the thread count
     fn : function of one slice, writing only that slice of its outputs
+    pieces : int, the split (a GEMM per piece wants fewer, larger pieces)
 
     Returns
     -------
@@ -152,11 +175,10 @@ def for_slices(xp, n, size, fn):
     """
     if n is None:
         return [fn(Ellipsis)]
-    parts = num_threads() if (xp is np and size >= MIN_PARALLEL_SIZE) else 1
+    parts = pieces if (xp is np and size >= MIN_PARALLEL_SIZE) else 1
     parts = max(1, min(parts, n))
     slices = [slice(n * k // parts, n * (k + 1) // parts) for k in range(parts)]
-    results = map_groups(xp, lambda group: [fn(s) for s in group], slices)
-    return [r for group in results for r in group]
+    return map_pieces(xp, lambda group: [fn(s) for s in group], slices)
 
 
 
@@ -165,8 +187,9 @@ def for_batch(xp, a, fn):
     with an Ellipsis for a 0-d ``a``)."""
     return for_slices(xp, a.shape[0] if a.ndim else None, a.size, fn)
 
+
 def sum_in_order(parts):
-    """``parts[0] + parts[1] + ...``, added left to right (the threads' partial sums:
+    """``parts[0] + parts[1] + ...``, added left to right (the pieces' partial sums:
     a fixed order keeps results deterministic). Adds into ``parts[0]``."""
     total = parts[0]
     for part in parts[1:]:

@@ -1,17 +1,18 @@
-"""Worker threads (parallel.py): how work is split, that the BLAS is held to one
-thread meanwhile, and that every threaded operation gives the one-thread result."""
+"""Worker threads (emsm_np.cpu.threads): how work is split, that the BLAS is held to one
+thread meanwhile, and that every CPU route gives bit for bit the same result with 1, 2 or
+3 threads (the split into pieces does not depend on the thread count)."""
 import threading
 
 import numpy as np
 import pytest
 
-from emsm_np import parallel
-from emsm_np.functional.batch_norm import batch_norm_backward, batch_norm_forward
-from emsm_np.functional.conv2d import conv2d_backward, conv2d_forward
-from emsm_np.functional.linear import linear_backward, linear_forward
-from emsm_np.functional.max_pool2d import max_pool2d_backward, max_pool2d_forward
-from emsm_np.functional.prelu import prelu_backward, prelu_forward
-from emsm_np.functional.relu import relu_backward, relu_forward
+from emsm_np.cpu import threads as parallel
+from emsm_np.cpu.batch_norm import batch_norm_backward, batch_norm_forward
+from emsm_np.cpu.conv2d import conv2d_backward, conv2d_forward
+from emsm_np.cpu.linear import linear_backward, linear_forward
+from emsm_np.cpu.max_pool2d import max_pool2d_backward, max_pool2d_forward
+from emsm_np.cpu.prelu import prelu_backward, prelu_forward
+from emsm_np.cpu.relu import relu_backward, relu_forward
 
 
 @pytest.fixture
@@ -23,48 +24,56 @@ def two_threads(monkeypatch):
     parallel.set_num_threads(before)
 
 
-def test_map_groups_gives_contiguous_groups_to_different_threads_in_order(two_threads):
+def test_map_pieces_gives_contiguous_groups_to_different_threads_and_results_in_piece_order(two_threads):
     def fn(group):
-        return group, threading.current_thread().name
+        return [(piece, len(group), threading.current_thread().name) for piece in group]
 
-    results = parallel.map_groups(np, fn, range(7))
-    assert [group for group, _ in results] == [[0, 1, 2], [3, 4, 5, 6]]
-    names = [name for _, name in results]
+    results = parallel.map_pieces(np, fn, range(7))
+    assert [piece for piece, _, _ in results] == list(range(7))
+    assert [size for _, size, _ in results] == [3, 3, 3, 4, 4, 4, 4]
+    names = [name for _, _, name in results]
     assert all(name.startswith("emsm_np") for name in names)
     assert threading.current_thread().name not in names
 
 
-def test_map_groups_runs_once_for_non_numpy_one_piece_or_inside_a_worker(two_threads):
-    assert parallel.map_groups(object(), list, [1, 2, 3]) == [[1, 2, 3]]  # e.g. CuPy
-    assert parallel.map_groups(np, list, [1]) == [[1]]
-    nested = parallel.map_groups(np, lambda group: parallel.map_groups(np, list, group * 2), [1, 2])
+def test_map_pieces_runs_once_for_non_numpy_one_piece_or_inside_a_worker(two_threads):
+    assert parallel.map_pieces(object(), lambda g: [list(g)], [1, 2, 3]) == [[1, 2, 3]]  # e.g. CuPy
+    assert parallel.map_pieces(np, lambda g: [list(g)], [1]) == [[1]]
+    nested = parallel.map_pieces(np, lambda group: [parallel.map_pieces(np, lambda g: [list(g)], group * 2)], [1, 2])
     assert nested == [[[1, 1]], [[2, 2]]]  # the inner call did not split again
 
 
-def test_map_groups_holds_blas_to_one_thread_and_restores_it(two_threads):
+def test_map_pieces_holds_blas_to_one_thread_and_restores_it(two_threads):
     threadpoolctl = pytest.importorskip("threadpoolctl")
 
     def blas_threads():
         return [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
 
     before = blas_threads()
-    inside = parallel.map_groups(np, lambda group: blas_threads(), [0, 1])
+    inside = parallel.map_pieces(np, lambda group: [blas_threads()], [0, 1])
     assert all(counts == [1] * len(before) for counts in inside)
+    assert blas_threads() == before
+    parallel.set_num_threads(1)  # one thread: the pieces still run on a one-thread BLAS
+    assert parallel.map_pieces(np, lambda group: [blas_threads()], [0, 1]) == [[1] * len(before)]
     assert blas_threads() == before
 
 
-def test_map_groups_passes_a_worker_exception_on(two_threads):
+def test_map_pieces_passes_a_worker_exception_on(two_threads):
     def fn(group):
         if 1 in group:
             raise KeyError("from a worker")
         return group
 
     with pytest.raises(KeyError, match="from a worker"):
-        parallel.map_groups(np, fn, [0, 1])
+        parallel.map_pieces(np, fn, [0, 1])
 
 
-def test_for_slices_covers_the_axis_and_keeps_small_work_whole(two_threads, monkeypatch):
-    assert parallel.for_slices(np, 5, 10, lambda s: s) == [slice(0, 2), slice(2, 5)]
+def test_for_slices_cuts_the_same_pieces_whatever_the_thread_count(two_threads, monkeypatch):
+    pieces = [slice(k * 20 // 16, (k + 1) * 20 // 16) for k in range(16)]
+    assert parallel.for_slices(np, 20, 10, lambda s: s) == pieces
+    parallel.set_num_threads(3)
+    assert parallel.for_slices(np, 20, 10, lambda s: s) == pieces
+    assert parallel.for_slices(np, 5, 10, lambda s: s, pieces=2) == [slice(0, 2), slice(2, 5)]
     assert parallel.for_slices(np, 1, 10, lambda s: s) == [slice(0, 1)]
     assert parallel.for_slices(np, None, 1, lambda s: s) == [Ellipsis]
     monkeypatch.setattr(parallel, "MIN_PARALLEL_SIZE", 100)
@@ -85,21 +94,27 @@ def test_environment_variable_sets_and_checks_the_default(monkeypatch):
         parallel._default_threads()
 
 
-def _run_both(fn):
-    """fn() with one thread, then with two threads on every operation."""
-    before = parallel.num_threads()
+def _run_each(fn, counts=(1, 2, 3)):
+    """fn() with each thread count, every operation split (MIN_PARALLEL_SIZE 0)."""
+    before, saved = parallel.num_threads(), parallel.MIN_PARALLEL_SIZE
+    results = []
     try:
-        parallel.set_num_threads(1)
-        one = fn()
-        parallel.set_num_threads(2)
-        saved, parallel.MIN_PARALLEL_SIZE = parallel.MIN_PARALLEL_SIZE, 0
-        try:
-            two = fn()
-        finally:
-            parallel.MIN_PARALLEL_SIZE = saved
+        parallel.MIN_PARALLEL_SIZE = 0
+        for n in counts:
+            parallel.set_num_threads(n)
+            results.append(fn())
     finally:
+        parallel.MIN_PARALLEL_SIZE = saved
         parallel.set_num_threads(before)
-    return one, two
+    return results
+
+
+def _assert_bit_identical(results):
+    first = results[0]
+    for other in results[1:]:
+        assert len(other) == len(first)
+        for a, b in zip(first, other):
+            np.testing.assert_array_equal(b, a)
 
 
 def _conv(x, w, b, padding):
@@ -108,20 +123,16 @@ def _conv(x, w, b, padding):
     return out, dx, dw, db
 
 
-@pytest.mark.parametrize("C, F, k", [(1, 8, 5), (8, 16, 3), (32, 8, 3)])  # per-image, rows, and rows for dx only
-def test_threaded_convolution_equals_one_thread(C, F, k):
+@pytest.mark.parametrize("C, F, k", [(1, 8, 5), (8, 16, 3), (32, 8, 3), (64, 64, 3)])  # per-image, im2col, rows
+def test_convolution_is_bit_identical_with_1_2_or_3_threads(C, F, k):
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((5, C, 9, 8), dtype=np.float32)
+    x = rng.standard_normal((11, C, 9, 8), dtype=np.float32)
     w = rng.standard_normal((F, C, k, k), dtype=np.float32)
     b = rng.standard_normal(F, dtype=np.float32)
-    one, two = _run_both(lambda: _conv(x, w, b, k // 2))
-    # Equal up to float32 rounding: the batch chunks (so the GEMM shapes) and the
-    # split of dW's sum differ with the thread count.
-    for a, b in zip(one, two):
-        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * np.abs(a).max())
+    _assert_bit_identical(_run_each(lambda: _conv(x, w, b, k // 2)))
 
 
-def test_threaded_elementwise_operations_equal_one_thread():
+def test_elementwise_operations_are_bit_identical_with_1_2_or_3_threads():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((5, 3, 7, 9))  # odd sizes: a ceil-mode pool, uneven splits
     g = rng.standard_normal(x.shape)
@@ -141,14 +152,10 @@ def test_threaded_elementwise_operations_equal_one_thread():
             results += [out, dx, dgamma, dbeta, *running]
         return results
 
-    one, two = _run_both(run)
-    for a, b in zip(one[:8], two[:8]):  # ReLU, PReLU, max-pool: elementwise, the same bits
-        np.testing.assert_array_equal(b, a)
-    for a, b in zip(one[8:], two[8:]):  # batch norm: per-channel sums over a channel slice's view
-        np.testing.assert_allclose(b, a, rtol=1e-13, atol=1e-15)
+    _assert_bit_identical(_run_each(run))
 
 
-def test_threaded_linear_and_slope_gradients_equal_one_thread():
+def test_linear_and_slope_gradients_are_bit_identical_with_1_2_or_3_threads():
     rng = np.random.default_rng(2)
     x, w, b = rng.standard_normal((7, 6)), rng.standard_normal((6, 4)), rng.standard_normal(4)
     g = rng.standard_normal((7, 4))
@@ -160,9 +167,7 @@ def test_threaded_linear_and_slope_gradients_equal_one_thread():
         _, dslope = prelu_backward(gp4, prelu_forward(xp4, np.array([0.2, 0.3, 0.4]))[1])
         return out, dx, dw, db, dslope
 
-    one, two = _run_both(run)
-    for a, b in zip(one, two):
-        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+    _assert_bit_identical(_run_each(run))
 
 
 def test_sum_in_order_adds_left_to_right():
