@@ -174,9 +174,11 @@ assert gradcheck.rel_error(out_lib, out_loop) < 1e-12
 # copied from it (overlapping windows add up, padding is dropped). That map is
 # :func:`~emsm_np.functional.im2col.col2im`, the *adjoint* of im2col:
 # :math:`\langle \mathrm{im2col}(x), c\rangle = \langle x, \mathrm{col2im}(c)\rangle`
-# for every :math:`x` and :math:`c`. (The library computes :math:`\partial L /
-# \partial x` in an equivalent cheaper form, a convolution of the spread-out
-# :math:`G` with the flipped kernel; its docstring derives it.)
+# for every :math:`x` and :math:`c`. This is exactly what the reference route
+# :func:`emsm_np.functional.conv2d.conv2d_backward` computes. (On the CPU the
+# layers take a faster route with the same numbers: the input gradient as a
+# convolution of the spread-out :math:`G` with the flipped kernel; the docs'
+# "fast CPU routes" page derives it.)
 
 c = rng.standard_normal((kh, kw, N, C, Ho, Wo))
 lhs = np.sum(im2col(x, (kh, kw), (stride, stride), (pad, pad), (Ho, Wo)) * c)

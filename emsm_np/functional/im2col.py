@@ -18,8 +18,8 @@ sum of the entries of ``col`` that were copied from it::
     dxpad[..., i : i + sy * Ho : sy, j : j + sx * Wo : sx] += dcol[i, j]
 
 again one strided slice per offset, with no scatter. Overlapping windows simply
-add up, slice after slice. (Max-pooling's backward uses it; convolution's
-backward uses an equivalent, cheaper form, see ``conv2d.py``.)
+add up, slice after slice. (The reference backward passes of convolution and
+max-pooling use it.)
 
 Layout. The two leading axes of the image, whatever they are, follow the
 kernel offsets: an image ``(A, B, H, W)`` gives ``col`` of shape
