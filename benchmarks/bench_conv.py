@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from emsm_np.layers.conv import Conv2d
+from emsm_np.layers.conv2d import Conv2d
 
 
 def blas_info():

@@ -12,7 +12,7 @@ import numpy as np
 from emsm_np import gradcheck
 from emsm_np.functional.dropout import dropout_backward, dropout_forward
 from emsm_np.functional.hsic import hsic_diversity_backward, hsic_diversity_forward
-from emsm_np.functional.margin_softmax import margin_cross_entropy_backward, margin_cross_entropy_forward
+from emsm_np.functional.margin_cross_entropy import margin_cross_entropy_backward, margin_cross_entropy_forward
 from emsm_np.functional.normalize import NORMALIZE_MODES, normalize_backward, normalize_forward
 from emsm_np.layers import (BatchNorm1d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, PReLU, ReLU,
                             Sequential)

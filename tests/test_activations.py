@@ -5,7 +5,8 @@ import pytest
 from emsm_np import gradcheck
 from emsm_np.functional.prelu import prelu_backward, prelu_forward
 from emsm_np.functional.relu import relu_backward, relu_forward
-from emsm_np.layers.activation import PReLU, ReLU
+from emsm_np.layers.prelu import PReLU
+from emsm_np.layers.relu import ReLU
 
 # Every test runs without worker threads and with two (conftest.py: threads).
 # Every test runs without worker threads and with two, on the reference and the fast CPU routes.

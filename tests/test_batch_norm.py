@@ -4,7 +4,7 @@ import pytest
 
 from emsm_np import gradcheck
 from emsm_np.functional.batch_norm import batch_norm_backward, batch_norm_forward
-from emsm_np.layers.batchnorm import BatchNorm1d, BatchNorm2d
+from emsm_np.layers.batch_norm import BatchNorm1d, BatchNorm2d
 
 # Every test runs without worker threads and with two (conftest.py: threads).
 # Every test runs without worker threads and with two, on the reference and the fast CPU routes.

@@ -19,7 +19,7 @@ from emsm_np.functional.conv2d import conv2d_backward, conv2d_forward
 from emsm_np.functional.dropout import dropout_backward, dropout_forward
 from emsm_np.functional.hsic import hsic_diversity_backward, hsic_diversity_forward
 from emsm_np.functional.linear import linear_backward, linear_forward
-from emsm_np.functional.margin_softmax import margin_cross_entropy_forward
+from emsm_np.functional.margin_cross_entropy import margin_cross_entropy_forward
 from emsm_np.functional.max_pool2d import max_pool2d_backward, max_pool2d_forward
 from emsm_np.functional.normalize import normalize_backward, normalize_forward
 from emsm_np.functional.prelu import prelu_backward, prelu_forward

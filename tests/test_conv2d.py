@@ -14,7 +14,7 @@ from emsm_np.cpu import conv2d as conv2d_module
 from emsm_np.cpu import conv2d_rows
 from emsm_np.functional import conv2d as reference_conv2d
 from emsm_np.functional.im2col import col2im
-from emsm_np.layers.conv import Conv2d
+from emsm_np.layers.conv2d import Conv2d
 
 # Every test runs without worker threads and with two (conftest.py: threads).
 pytestmark = pytest.mark.usefixtures("threads")

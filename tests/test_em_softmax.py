@@ -16,7 +16,7 @@ from emsm_np.functional.hsic import (
     hsic_diversity_forward,
     paper_hsic_gradient,
 )
-from emsm_np.functional.margin_softmax import (
+from emsm_np.functional.margin_cross_entropy import (
     margin_cross_entropy_backward,
     margin_cross_entropy_forward,
 )

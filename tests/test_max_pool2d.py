@@ -12,7 +12,7 @@ from emsm_np import gradcheck
 from emsm_np.backend import asnumpy
 from emsm_np import ops
 from emsm_np.cpu.max_pool2d import PairsCache
-from emsm_np.layers.pool import MaxPool2d
+from emsm_np.layers.max_pool2d import MaxPool2d
 from emsm_np.ops import max_pool2d_backward, max_pool2d_forward
 
 # Every test runs without worker threads and with two (conftest.py: threads).

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from emsm_np import gradcheck
-from emsm_np.layers.conv import Conv2d
-from emsm_np.layers.pool import MaxPool2d
+from emsm_np.layers.conv2d import Conv2d
+from emsm_np.layers.max_pool2d import MaxPool2d
 from emsm_np.models import LIUNET, NETWORKS, build_network
 from emsm_np.optim import SGD, step_lr
 
@@ -61,8 +61,8 @@ def test_no_weight_decay_on_batchnorm_prelu_and_biases():
 @pytest.mark.usefixtures("routes")
 def test_whole_network_gradients_match_finite_differences():
     """Conv, ReLU, pooling, flatten, FC and the EM-Softmax head, end to end in float64."""
-    from emsm_np.layers.activation import PReLU
-    from emsm_np.layers.batchnorm import BatchNorm2d
+    from emsm_np.layers.prelu import PReLU
+    from emsm_np.layers.batch_norm import BatchNorm2d
     from emsm_np.layers.flatten import Flatten
     from emsm_np.layers.linear import Linear
     from emsm_np.layers.sequential import Sequential

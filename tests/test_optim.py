@@ -10,7 +10,7 @@ import pytest
 
 from emsm_np.backend import asnumpy, get_array_module
 from emsm_np.layers import base
-from emsm_np.layers.batchnorm import BatchNorm1d
+from emsm_np.layers.batch_norm import BatchNorm1d
 from emsm_np.layers.linear import Linear
 from emsm_np.layers.sequential import Sequential
 from emsm_np.losses import EMSoftmax

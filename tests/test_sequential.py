@@ -4,8 +4,9 @@ import pytest
 
 from emsm_np import gradcheck
 from emsm_np.backend import asnumpy
-from emsm_np.layers.activation import PReLU, ReLU
-from emsm_np.layers.batchnorm import BatchNorm1d
+from emsm_np.layers.prelu import PReLU
+from emsm_np.layers.relu import ReLU
+from emsm_np.layers.batch_norm import BatchNorm1d
 from emsm_np.layers.dropout import Dropout
 from emsm_np.layers.flatten import Flatten
 from emsm_np.layers.linear import Linear

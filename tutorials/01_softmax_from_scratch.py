@@ -36,7 +36,7 @@ classifiers are, and 04 trains several classifiers at once.
 import numpy as np
 
 from emsm_np import gradcheck
-from emsm_np.functional.margin_softmax import margin_cross_entropy_forward
+from emsm_np.functional.margin_cross_entropy import margin_cross_entropy_forward
 from emsm_np.layers import Linear
 from emsm_np.losses import EMSoftmax, em_softmax_loss
 
@@ -268,7 +268,7 @@ assert gradcheck.rel_error(dW_lib[0], dW_ref) < 1e-12
 # classifiers in ``params["weight"]`` and leaves the weight gradient in
 # ``grads["weight"]`` after ``backward()``, the contract of every emsm_np
 # layer. The stateless function underneath the cross-entropy,
-# :func:`emsm_np.functional.margin_softmax.margin_cross_entropy_forward`, with
+# :func:`emsm_np.functional.margin_cross_entropy.margin_cross_entropy_forward`, with
 # margin 0 is our ``cross_entropy`` on the logits.
 
 head = EMSoftmax(d, K, ensemble=1, margin=0.0, lam=0.0, dtype=np.float64)

@@ -11,7 +11,7 @@ soft-margin softmax, M-Softmax.
 
 In this tutorial we
 
-* write Eqs. 3-4 and compare them with :mod:`emsm_np.functional.margin_softmax`;
+* write Eqs. 3-4 and compare them with :mod:`emsm_np.functional.margin_cross_entropy`;
 * plot the loss and its gradient as a function of how far the target logit
   leads, for a few margins;
 * derive the gradient (it keeps the form :math:`\tilde p - \mathrm{onehot}(y)`)
@@ -37,7 +37,7 @@ import numpy as np
 
 from emsm_np import gradcheck
 from emsm_np.figures import show
-from emsm_np.functional.margin_softmax import (
+from emsm_np.functional.margin_cross_entropy import (
     margin_cross_entropy_backward,
     margin_cross_entropy_forward,
 )
@@ -177,7 +177,7 @@ for m in margins:
 
 # %%
 # The gradient check, first with respect to the logits
-# (:func:`~emsm_np.functional.margin_softmax.margin_cross_entropy_backward`),
+# (:func:`~emsm_np.functional.margin_cross_entropy.margin_cross_entropy_backward`),
 # then with respect to the features and the weights of a single classifier
 # through :func:`emsm_np.losses.em_softmax_loss` (:math:`V = 1`,
 # :math:`\lambda = 0`, margin :math:`m > 0`: the M-Softmax loss).

@@ -44,7 +44,7 @@ import numpy as np
 from emsm_np import gradcheck
 from emsm_np.figures import show
 from emsm_np.functional.hsic import hsic_diversity_backward, hsic_diversity_forward
-from emsm_np.functional.margin_softmax import (
+from emsm_np.functional.margin_cross_entropy import (
     margin_cross_entropy_backward,
     margin_cross_entropy_forward,
 )

@@ -4,14 +4,15 @@ Contract: ``forward(x, train=True) -> y``, ``backward(dy) -> dx``; trainable
 arrays in ``params``, their gradients in ``grads`` (same keys), non-trainable
 state in ``buffers``. See :mod:`emsm_np.layers.base`.
 """
-from .activation import PReLU, ReLU
+from .prelu import PReLU
+from .relu import ReLU
 from .base import Layer
-from .batchnorm import BatchNorm1d, BatchNorm2d
-from .conv import Conv2d
+from .batch_norm import BatchNorm1d, BatchNorm2d
+from .conv2d import Conv2d
 from .dropout import Dropout
 from .flatten import Flatten
 from .linear import Linear
-from .pool import MaxPool2d
+from .max_pool2d import MaxPool2d
 from .sequential import Sequential
 
 __all__ = ["Layer", "Linear", "Conv2d", "MaxPool2d", "BatchNorm1d", "BatchNorm2d", "ReLU",

@@ -31,7 +31,7 @@ from .._checks import (
     check_same_device,
 )
 from ..functional.hsic import hsic_diversity_backward, hsic_diversity_forward
-from ..functional.margin_softmax import (
+from ..functional.margin_cross_entropy import (
     margin_cross_entropy_backward,
     margin_cross_entropy_forward,
 )

@@ -2,13 +2,14 @@
 import numpy as np
 
 from .._checks import check_choice, check_float, check_int
-from ..layers.activation import PReLU, ReLU
-from ..layers.batchnorm import BatchNorm1d, BatchNorm2d
-from ..layers.conv import Conv2d
+from ..layers.prelu import PReLU
+from ..layers.relu import ReLU
+from ..layers.batch_norm import BatchNorm1d, BatchNorm2d
+from ..layers.conv2d import Conv2d
 from ..layers.dropout import Dropout
 from ..layers.flatten import Flatten
 from ..layers.linear import Linear
-from ..layers.pool import MaxPool2d
+from ..layers.max_pool2d import MaxPool2d
 from ..layers.sequential import Sequential
 from ..losses.head import EMSoftmax
 from .configs import LENET, LIUNET, NETWORKS

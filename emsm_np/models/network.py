@@ -9,8 +9,8 @@ Training step::
 ``net.params`` / ``net.grads`` / ``net.buffers`` are flat dicts keyed
 ``"features.<i>.<name>"`` and ``"head.weight"`` holding the layers' own arrays.
 """
-from ..layers.activation import PReLU
-from ..layers.batchnorm import BatchNorm1d, BatchNorm2d
+from ..layers.prelu import PReLU
+from ..layers.batch_norm import BatchNorm1d, BatchNorm2d
 
 
 class Network:

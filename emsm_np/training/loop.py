@@ -2,11 +2,12 @@
 
 Everything random is a function of ``(seed, iteration)``: iteration ``t`` is
 batch ``b`` of epoch ``e`` (``e, b = divmod(t, N // batch_size)``; the last
-partial batch of an epoch is dropped), the epoch's order is
-:func:`emsm_np.data.epoch_order` ``(N, seed, e)`` and the batch's augmentation
-draws from :func:`emsm_np.data.batch_rng` ``(seed, e, b)``. A run resumed from a
+partial batch of an epoch is dropped), and the batches are those of
+:func:`emsm_np.data.batches` for that epoch (its order drawn from ``(seed, e)``,
+the augmentation of batch ``b`` from ``(seed, e, b)``). A run resumed from a
 checkpoint at iteration ``t`` therefore sees exactly the batches an
-uninterrupted run sees, and (on the CPU) ends with exactly the same numbers.
+uninterrupted run sees, and (on the CPU) ends with exactly the same numbers,
+whatever the number of worker threads.
 
 Ctrl-C (SIGINT) or a polite kill (SIGTERM) finishes the current step, writes
 a checkpoint and stops; ``train(..., resume=True)`` continues. A hard kill
@@ -22,8 +23,8 @@ import traceback
 import numpy as np
 
 from .._checks import check_int
-from ..backend import get_cupy, to_device
-from ..data import batch_rng, epoch_order, load_dataset
+from ..backend import get_cupy
+from ..data import batches, load_dataset
 from ..models import build_network
 from ..optim import SGD, step_lr
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -82,6 +83,16 @@ class _StopRequest:
 def batch_position(n, batch_size, iteration):
     """``(epoch, batch)`` of ``iteration``, with ``n // batch_size`` full batches per epoch."""
     return divmod(iteration, max(1, n // batch_size))
+
+
+def _training_batches(x, y, cfg, augment, start):
+    """The training batches from iteration ``start`` on, epoch after epoch: :func:`emsm_np.data.batches`
+    of each epoch (full batches only), on the run's device."""
+    epoch, b = batch_position(len(x), cfg.batch_size, start)
+    while True:
+        yield from batches(x, y, cfg.batch_size, seed=cfg.seed, epoch=epoch, drop_last=True,
+                           augment=augment, device=cfg.device, start_batch=b)
+        epoch, b = epoch + 1, 0
 
 
 def build_from_config(cfg, num_classes, in_channels, input_size=None):
@@ -163,6 +174,8 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
     # file or a bad switch leaves no half-made run.
     ds = dataset if dataset is not None else load_dataset(cfg.dataset, data_dir=cfg.data_dir)
     x_train, y_train = ds.x_train, ds.y_train
+    if len(x_train) < cfg.batch_size:
+        raise ValueError(f"--batch-size {cfg.batch_size} is larger than the training set ({len(x_train)} images)")
     net = build_from_config(cfg, ds.num_classes, x_train.shape[1], x_train.shape[2]).to(cfg.device)
     if not resume:
         os.makedirs(run_dir, exist_ok=True)
@@ -207,7 +220,8 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
 
         bar = tqdm(total=cfg.max_iter, initial=start, desc=f"{cfg.network}/{cfg.loss}", unit="it",
                    dynamic_ncols=True)
-    result, order, order_epoch = None, None, None
+    result = None
+    stream = _training_batches(x_train, y_train, cfg, augment, start)
     t0 = time.perf_counter()
 
     def wall():  # seconds of training and evaluation, over every session of this run
@@ -217,15 +231,8 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
         with _StopRequest() as stop, _raise_on_overflow(cfg.device):
             for it in range(start, cfg.max_iter):
                 opt.lr = step_lr(cfg.lr, it, cfg.milestones)
-                epoch, b = batch_position(len(x_train), cfg.batch_size, it)
-                if epoch != order_epoch:
-                    order, order_epoch = epoch_order(len(x_train), cfg.seed, epoch), epoch
-                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                xb = x_train[idx]
-                if augment is not None:
-                    xb = augment(xb, batch_rng(cfg.seed, epoch, b))
+                xb, yb = next(stream)
                 xb = xb.astype(cfg.dtype, copy=False)  # the data are float32; a float64 run converts
-                xb, yb = to_device(xb, cfg.device), to_device(y_train[idx], cfg.device)
                 try:
                     loss = _step(net, opt, xb, yb, it)
                 except TrainingDiverged as exc:

@@ -1,23 +1,10 @@
-"""Activation layers: ``ReLU`` and ``PReLU`` (the paper's networks use PReLU)."""
+"""``PReLU``: parametric ReLU over :mod:`emsm_np.functional.prelu` (through :mod:`emsm_np.ops`);
+the paper's networks use it."""
 import numpy as np
 
 from .._checks import check_dtype, check_float, check_int
 from ..ops import prelu_backward, prelu_forward
-from ..ops import relu_backward, relu_forward
 from .base import Layer
-
-
-class ReLU(Layer):
-    """``max(x, 0)`` elementwise; no parameters."""
-
-    def forward(self, x, train=True):
-        out, self._cache = relu_forward(x)
-        return out
-
-    def backward(self, dy):
-        dx = relu_backward(dy, self._require_cache())
-        self._cache = None
-        return dx
 
 
 class PReLU(Layer):
