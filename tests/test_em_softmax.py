@@ -697,3 +697,24 @@ def test_diversity_rejects_a_misspelt_normalize_naming_normalize():
     _, W, _ = make(np, V=2)
     with pytest.raises(ValueError, match=r"normalize must be one of 'column', 'frobenius', 'none', 'centered'; got 'frobenious'"):
         diversity(W, normalize="frobenious")
+
+
+def test_diversity_is_a_sum_of_squares_never_negative_and_exactly_zero_for_disjoint_classifiers():
+    from emsm_np.functional.hsic import hsic_diversity_forward
+
+    rng = np.random.default_rng(40)
+    W = np.zeros((2, 8, 5))
+    # Classifier 0 only tells class 0 from class 1, classifier 1 class 2 from class 3:
+    # centred rows with disjoint class supports, so C_0 C_1^T = 0 and D = 0 exactly.
+    W[0] = np.outer(rng.standard_normal(8), [1.0, -1.0, 0, 0, 0])
+    W[1] = np.outer(rng.standard_normal(8), [0, 0, 1.0, -1.0, 0])
+    D, _ = hsic_diversity_forward(W)
+    assert float(D) == 0.0
+    for seed in range(20):  # nearly diverse classifiers: tiny, but never below 0
+        W = np.random.default_rng(seed).standard_normal((3, 6, 4))
+        W[1:, :] *= 1e-6
+        D, cache = hsic_diversity_forward(W)
+        G = cache.gram
+        assert float(D) >= 0
+        pairs = sum(float((G[v] * G[u]).sum()) for v in range(3) for u in range(3) if u != v)  # tr(G_v G_u)
+        np.testing.assert_allclose(float(D), pairs, rtol=1e-10)

@@ -16,9 +16,13 @@ computed on the normalised classifiers ``W^_v`` (see ``normalize.py``).
 
 Implementation. Let ``C_v = W^_v H`` (each row of ``W^_v`` centred over the
 classes) and ``G_v = C_v^T C_v = H K_v H`` (K, K). Then
-``tr(K_v H K_u H) = <G_v, G_u>_F``, and with ``S = sum_v G_v``::
+``tr(K_v H K_u H) = <G_v, G_u>_F = ||C_v C_u^T||_F^2``, so::
 
-    D = ||S||_F^2 - sum_v ||G_v||_F^2
+    D = sum_{v != u} ||C_v C_u^T||_F^2  =  2 sum_{v < u} ||C_v C_u^T||_F^2
+
+a sum of squares, computed as such: never negative, and exact where the
+classifiers are fully diverse (the equal ``||S||_F^2 - sum_v ||G_v||_F^2``,
+``S = sum_v G_v``, cancels there and can print -1e-14).
 
 Gradient. ``dD/dG_v = 2 sum_{u != v} G_u = 2 (S - G_v) =: 2 M_v``; through
 ``G_v = C_v^T C_v`` and ``C_v = W^_v H`` (H symmetric, idempotent, H M_v = M_v)::
@@ -36,6 +40,8 @@ from .._checks import check_array, check_same_device
 from ..backend import get_array_module
 
 HSICCache = namedtuple("HSICCache", ["centered", "gram_sum", "gram"])
+HSICCache.__doc__ = ("centered C = W^ H (V, d, K), gram_sum S = sum_v G_v (K, K), "
+                     "gram G_v = C_v^T C_v (V, K, K): what the gradient 4 W^_v (S - G_v) reads.")
 
 
 def hsic_diversity_forward(W_hat):
@@ -51,11 +57,14 @@ def hsic_diversity_forward(W_hat):
     cache : HSICCache(centered C (V, d, K), gram_sum S (K, K), gram G (V, K, K))
     """
     xp = check_array("W_hat", W_hat, ndim=3)
+    V = W_hat.shape[0]
     C = W_hat - W_hat.mean(axis=2, keepdims=True)  # W^_v H
     G = xp.matmul(C.transpose(0, 2, 1), C)  # H K_v H, (V, K, K)
-    S = G.sum(axis=0)
-    D = (S * S).sum() - (G * G).sum()
-    return D, HSICCache(C, S, G)
+    D = xp.zeros((), dtype=W_hat.dtype)
+    for v in range(V):  # V is small (the ensemble): the unordered pairs v < u
+        for u in range(v + 1, V):
+            D = D + 2 * (xp.matmul(C[v], C[u].T) ** 2).sum()
+    return D, HSICCache(C, G.sum(axis=0), G)
 
 
 def hsic_diversity_backward(dD, cache):
@@ -64,11 +73,11 @@ def hsic_diversity_backward(dD, cache):
     Parameters
     ----------
     dD : scalar (or 0-d array on W_hat's device), upstream gradient of ``D``
-    cache : HSICCache from :func:`hsic_diversity_forward`
+    cache : HSICCache from :func:`hsic_diversity_forward`: C (V, d, K), S (K, K), G (V, K, K)
 
     Returns
     -------
-    dW_hat : (V, d, K) array
+    dW_hat : (V, d, K) array, ``4 dD C_v M_v`` with ``M_v = S - G_v`` (K, K)
     """
     xp = get_array_module(cache.centered)
     C, S, G = cache

@@ -94,6 +94,15 @@ def _to_like(a, like):
     return xp.asarray(a, dtype=like.dtype)
 
 
+def merged(children, attr):
+    """One flat dict of the children's ``attr`` dicts (``params``, ``grads`` or ``buffers``).
+
+    ``children`` : pairs ``(name, child)``; keys become ``"<name>.<key>"``. The values
+    are the children's own arrays (no copies), so updating one updates the child.
+    """
+    return {f"{name}.{k}": v for name, child in children for k, v in getattr(child, attr).items()}
+
+
 def default_rng(seed):
     """A NumPy Generator for parameter initialisation (always on the CPU)."""
     if isinstance(seed, np.random.Generator):

@@ -7,6 +7,7 @@ layer. They are rebuilt on every access, so they stay right after ``to(device)``
 replaces the arrays.
 """
 from ..backend import asnumpy
+from .base import merged
 
 _LAYER_METHODS = ("forward", "backward", "to", "state_dict", "load_state_dict")
 
@@ -56,7 +57,7 @@ class Sequential:
     # ------------------------------------------------------------ parameters
 
     def _flat(self, attr):
-        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in getattr(layer, attr).items()}
+        return merged(((str(i), layer) for i, layer in enumerate(self.layers)), attr)
 
     @property
     def params(self):

@@ -111,8 +111,16 @@ def diversity(W, normalize="column"):
 def em_softmax_forward(x, W, y, margin=0.0, lam=0.0, normalize="column"):
     """Forward pass without input checks: ``(loss, terms, cache)``.
 
-    ``terms`` holds the parts of the loss as 0-d arrays: ``"ce"`` (V,) the
-    cross-entropy of each weak classifier, and ``"diversity"`` the HSIC term D.
+    Parameters as :func:`em_softmax_loss`: x (n, d), W (V, d, K), y (n,).
+
+    Returns
+    -------
+    loss : 0-d array, ``sum_v CE_v + lam * D``
+    terms : dict of the loss's parts on x's device: ``"ce"`` (V,) the cross-entropy
+        of each weak classifier, ``"diversity"`` the HSIC term D (0-d)
+    cache : tuple ``(x, W, ce_caches, ncache, hcache, lam)``: the inputs, one
+        margin cross-entropy cache per weak classifier (its softmax probabilities
+        (n, K) and labels), the normalisation and HSIC caches (None for V = 1), and lam
     """
     V = W.shape[0]
     xp = get_array_module(x, W)
@@ -134,7 +142,18 @@ def em_softmax_forward(x, W, y, margin=0.0, lam=0.0, normalize="column"):
 
 
 def em_softmax_backward(cache, dloss=1.0):
-    """Exact gradients ``(dx, dW)`` of the loss (Eqs. 8-9)."""
+    """Exact gradients ``(dx, dW)`` of the loss (Eqs. 8-9).
+
+    Parameters
+    ----------
+    cache : the third result of :func:`em_softmax_forward`
+    dloss : scalar (or 0-d array on x's device), upstream gradient of the loss
+
+    Returns
+    -------
+    dx : (n, d), ``sum_v dZ_v W_v^T``
+    dW : (V, d, K), ``x^T dZ_v`` plus ``lam`` times the HSIC gradient through the normalisation
+    """
     x, W, ce_caches, ncache, hcache, lam = cache
     xp = get_array_module(x, W)
     dZ = xp.stack([margin_cross_entropy_backward(dloss, c) for c in ce_caches])  # (V, n, K)

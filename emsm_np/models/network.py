@@ -9,8 +9,9 @@ Training step::
 ``net.params`` / ``net.grads`` / ``net.buffers`` are flat dicts keyed
 ``"features.<i>.<name>"`` and ``"head.weight"`` holding the layers' own arrays.
 """
-from ..layers.prelu import PReLU
+from ..layers.base import merged
 from ..layers.batch_norm import BatchNorm1d, BatchNorm2d
+from ..layers.prelu import PReLU
 
 
 class Network:
@@ -33,9 +34,7 @@ class Network:
             features[0].input_grad = False
 
     def _merged(self, attr):
-        out = {f"features.{k}": v for k, v in getattr(self.features, attr).items()}
-        out.update({f"head.{k}": v for k, v in getattr(self.head, attr).items()})
-        return out
+        return merged((("features", self.features), ("head", self.head)), attr)
 
     @property
     def params(self):
