@@ -16,6 +16,7 @@ Run (unset the OpenBLAS variables that slow NumPy on this kind of machine)::
 
     pip install torch==2.13.0
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_train_step.py
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_train_step.py --reference
 """
 import argparse
 import time
@@ -79,7 +80,7 @@ def setup(torch, name, batch):
     net = build_network(name, num_classes=10, **HEAD, seed=0)
     x = rng.random((batch, 1, 28, 28), dtype=np.float32)
     y = rng.integers(0, 10, batch)
-    opt = SGD(net.params, net.grads, lr=0.01, momentum=0.9, weight_decay=5e-4, no_decay=net.no_decay())
+    opt = SGD(net, lr=0.01, momentum=0.9, weight_decay=5e-4, no_decay=net.no_decay())
 
     def ours():
         net.loss(x, y)
@@ -127,7 +128,13 @@ def main():
     parser.add_argument("--blocks", type=int, default=3)
     parser.add_argument("--per-block", type=int, default=3)
     parser.add_argument("--pause", type=float, default=0.5)
+    parser.add_argument("--reference", action="store_true",
+                        help="time emsm_np's reference routes only (emsm_np.functional; no fast CPU routes)")
     args = parser.parse_args()
+    if args.reference:
+        from emsm_np import ops
+
+        ops.set_fast_routes(False)
 
     import torch
 
@@ -136,7 +143,8 @@ def main():
     print(f"numpy {np.__version__}, BLAS:\n  {blas_info()}")
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     print(f"one SGD step (forward, EM-Softmax loss {HEAD}, backward, update), float32, "
-          f"median and fastest of {args.blocks} x {args.per_block} per side in alternating blocks")
+          f"median and fastest of {args.blocks} x {args.per_block} per side in alternating blocks; "
+          f"emsm_np routes: {'reference only' if args.reference else 'fast CPU routes'}")
     for name in args.networks:
         for batch in args.batches:
             ours, theirs, l1, l2 = setup(torch, name, batch)
