@@ -1,7 +1,9 @@
 """Worst finite-difference relative error per group: every layer and every formula of the paper.
 
 Not a test (the tests assert the bounds); this prints the numbers, float64,
-central differences with eps = 1e-6, over the same kinds of cases the tests use::
+central differences with eps = 1e-6, over the same kinds of cases the tests use.
+The layers are checked twice: on their reference routes (emsm_np.functional)
+and on the fast CPU routes (emsm_np.cpu) that NumPy arrays take by default::
 
     python benchmarks/gradcheck_report.py
 """
@@ -9,7 +11,7 @@ import itertools
 
 import numpy as np
 
-from emsm_np import gradcheck
+from emsm_np import gradcheck, ops
 from emsm_np.functional.dropout import dropout_backward, dropout_forward
 from emsm_np.functional.hsic import hsic_diversity_backward, hsic_diversity_forward
 from emsm_np.functional.margin_cross_entropy import margin_cross_entropy_backward, margin_cross_entropy_forward
@@ -44,10 +46,10 @@ def layers():
                                   ((1, 3, 6, 8), (2, 2, 4), 2, 0), ((1, 2, 5, 5), (2, 5, 5), 3, 2)]:
         conv.append(gradcheck.check_layer(Conv2d(xs[1], f, (kh, kw), s, p, dtype=F64, rng=1), rng.standard_normal(xs)))
     out["Conv2d (4 stride/padding/kernel cases, non-square)"] = worst(conv)
-    # kw*C >= ROWS_MIN_DEPTH at stride 1: forward, dx and dW through conv2d_rows.py
+    # kw*C >= ROWS_MIN_DEPTH at stride 1: on the CPU routes, forward, dx and dW through cpu/conv2d_rows.py
     rows = [gradcheck.check_layer(Conv2d(c, f, k, 1, p, dtype=F64, rng=1), rng.standard_normal((2, c, 5, 6)))
             for c, f, k, p in [(24, 24, 3, 1), (16, 16, (5, 4), 2)]]
-    out["Conv2d, row im2col route (stride 1, kw*C >= 64)"] = worst(rows)
+    out["Conv2d, wide layers (stride 1, kw*C >= 64: the row im2col on the CPU routes)"] = worst(rows)
     pool = [gradcheck.check_layer(MaxPool2d(k, s, p, ceil_mode=c), spread(xs))
             for xs, k, s, p, c in [((2, 2, 6, 6), 2, 2, 0, False), ((1, 2, 7, 7), 2, 2, 0, True),
                                    ((1, 2, 7, 6), 3, 2, 1, True), ((2, 1, 5, 5), 3, 2, 0, False)]]
@@ -118,7 +120,12 @@ def head():
 
 
 if __name__ == "__main__":
-    for title, group in (("layers", layers()), ("the paper's gradient formulas", head())):
+    with ops.reference_routes():
+        reference = layers()
+    fast = layers()
+    for title, group in (("layers, reference routes (emsm_np.functional)", reference),
+                         ("layers, fast CPU routes (emsm_np.cpu, the default for NumPy arrays)", fast),
+                         ("the paper's gradient formulas", head())):
         print(f"worst relative error, {title}:")
         for k, v in group.items():
             print(f"  {k:<75s} {v:.1e}")
