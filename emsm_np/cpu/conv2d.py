@@ -32,9 +32,8 @@ and dropped while still in cache, and one buffer serves every chunk. Each
 column of ``Out`` and ``dCol`` depends on its own column of ``Col`` only (and
 ``dWm`` is a sum over columns), so blocking the batch changes the order of the
 work, not what is computed. The backward pass rebuilds each chunk's ``Col`` from
-``x`` rather than keeping the forward's: on a 2-core machine at 28x28 that was
-about 20% faster than holding the 115 MB ``Col`` (fresh pages on every call),
-and it keeps the cache small. The chunks are shared between worker threads
+``x`` rather than keeping the forward's (holding a 115 MB ``Col`` means fresh
+pages on every call), and it keeps the cache small. The chunks are shared between worker threads
 (:mod:`emsm_np.cpu.threads`), each with its own buffer and a one-thread BLAS: the
 copies and sums then use every core, not only the GEMMs. The number of chunks
 does not depend on the thread count, and ``dWm`` is summed per chunk, the
