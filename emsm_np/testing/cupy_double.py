@@ -1,0 +1,1282 @@
+"""A stand-in for ``cupy``, backed by NumPy, that enforces what CuPy enforces.
+
+emsm_np runs on the GPU through CuPy: every compute function takes its array
+module from its inputs (:func:`emsm_np.backend.get_array_module`) and calls
+only ``xp.*``. Most machines that run the tests have no GPU, so that path
+would go untested where it breaks most easily: a NumPy function CuPy lacks, a
+host array mixed into a device computation, a silent copy back to the host.
+This module is a ``cupy`` whose arrays live in NumPy but behave at the
+host/device boundary like CuPy's. Installed as ``cupy`` (:func:`installed`),
+it lets the GPU code path run on the CPU and fail where CuPy would fail.
+
+What it enforces, as CuPy 14.2 does (``cupy/_core/core.pyx``, ``_kernel.pyx``,
+``_routines_indexing.pyx``):
+
+* Its arrays are their own type, :class:`ndarray`, not ``numpy.ndarray``.
+  ``numpy.asarray(a)``, ``numpy.array(a)`` and ``a.__array__()`` raise
+  ``TypeError`` with CuPy's message; only ``a.get()`` and :func:`asnumpy`
+  copy to the host, :func:`asarray` and :func:`array` to the device.
+* No host array enters a device computation. A ``numpy.ndarray`` (even a 0-d
+  one) or a list as an operand of a ufunc, an operator (``+``, ``@``, ...),
+  ``matmul`` or ``concatenate``/``stack`` raises ``TypeError: Unsupported type
+  <class ...>``. Python scalars and NumPy scalars (``2.0``, ``np.float32(2)``)
+  are allowed. ``a[...] = host_array`` raises CuPy's "non-scalar numpy.ndarray
+  cannot be used for fill" (a ``ValueError`` in CuPy; here an exception that is
+  both a ``ValueError`` and a ``TypeError``). What CuPy does copy up on its own
+  -- host arrays used as indices, values assigned through an array index --
+  is allowed, and counted as an upload.
+* Only CuPy's names. Each namespace (``cupy``, ``cupy.random`` with its
+  ``RandomState`` and ``Generator``, ``cupy.lib.stride_tricks``, ``cupy.cuda``,
+  the array's methods) offers a name only if it is in ``cupy_names.json`` (read
+  from an installed CuPy by ``scripts/cupy_names.py``) and NumPy can do it:
+  ``cupy.insert`` raises ``AttributeError`` here as it does on the GPU. CuPy's
+  arrays have no ``__index__``, so neither do these.
+* Results stay on the device: a reduction, ``a[0, 0]`` or ``cupy.allclose``
+  gives a 0-d array, never a NumPy scalar.
+
+What it counts (:func:`counts`, :func:`counting`). On a GPU every device->host
+transfer in a training step is a stall: the host waits for every kernel queued
+before it, then the GPU idles while Python catches up. The double counts them,
+with the emsm_np line that asked for each, so a test can pin a training step
+to the transfers it needs:
+
+* transfers: ``a.get()``, :func:`asnumpy`, ``float/int/bool/complex(a)``,
+  ``a.item()``, ``a.tolist()``, ``a.tobytes()``, ``repr``/``str``/``format``
+  (printing), pickling, and the syncs CuPy hides in functions whose result size
+  depends on the data (boolean-mask indexing, ``nonzero``, ``unique``, ...: the
+  size is copied to the host). ``len(a)`` and ``a.shape`` read metadata only.
+* uploads (host->device): :func:`asarray`/:func:`array` of host data,
+  ``a.set()``, host arrays used as indices or assigned through one.
+* operations, a proxy for kernel launches: every ufunc call and operator, and
+  every function or method that makes a new array or writes in place; views
+  (reshape, transpose, slicing) cost no kernel and are not counted.
+* syncs: ``Device.synchronize()``, ``Stream.synchronize()``.
+
+What it is not: a GPU, CuPy's random numbers (the generators are NumPy's
+Philox, seeded by CuPy's rules), CuPy's float rounding, or ``cupy.linalg``,
+``cupy.fft``, raw kernels and memory pools (those raise ``AttributeError``).
+"""
+import contextlib as _contextlib
+import json as _json
+import os as _os
+import sys as _sys
+import types as _types
+import warnings as _warnings
+from collections import Counter as _Counter
+
+import numpy as _np
+
+with open(_os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "cupy_names.json")) as _file:
+    _CUPY = _json.load(_file)
+_NAMES = {key: frozenset(value) for key, value in _CUPY.items() if isinstance(value, list)}
+
+__version__ = _CUPY["cupy_version"] + "+double"
+
+_DOUBLE_ONLY = ("counts", "reset_counts", "counting", "installed")  # the double's own API, not CuPy's
+_MISSING = object()
+
+
+def _not_implemented(where, name):
+    return AttributeError(f"{where}.{name} exists in CuPy {_CUPY['cupy_version']}, but the CuPy double "
+                          f"({__name__}) does not implement it on NumPy")
+
+
+# ---------------------------------------------------------------------------
+# Counting
+# ---------------------------------------------------------------------------
+
+class _Counts:
+    """What the "device" did: transfers (and the lines that asked), uploads, operations, syncs."""
+
+    def __init__(self):
+        self.transfers = 0
+        self.uploads = 0
+        self.operations = 0
+        self.syncs = 0
+        self.transfer_sites = _Counter()  # "emsm_np/losses/em_softmax.py:212" -> count
+        self.transfer_kinds = _Counter()  # "get", "float", "repr", "mask index", ... -> count
+
+    def as_dict(self):
+        return {"transfers": self.transfers, "uploads": self.uploads, "operations": self.operations,
+                "syncs": self.syncs, "transfer_sites": _Counter(self.transfer_sites),
+                "transfer_kinds": _Counter(self.transfer_kinds)}
+
+    def __repr__(self):
+        return (f"<cupy double counts: {self.transfers} transfers, {self.uploads} uploads, "
+                f"{self.operations} operations, {self.syncs} syncs>")
+
+
+_totals = _Counts()
+_blocks = []  # the counters of the open counting() blocks
+
+_PACKAGE_DIR = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))  # .../emsm_np
+# Frames that only pass a copy along (the double, emsm_np.backend.asnumpy): the
+# site of a transfer is the line that asked for it.
+_PASS_THROUGH = (_os.path.dirname(_os.path.abspath(__file__)) + _os.sep,
+                 _os.path.join(_PACKAGE_DIR, "backend.py"))
+
+
+def _tally(field):
+    for c in (_totals, *_blocks):
+        setattr(c, field, getattr(c, field) + 1)
+
+
+def _transfer(kind):
+    site = _site()
+    for c in (_totals, *_blocks):
+        c.transfers += 1
+        c.transfer_kinds[kind] += 1
+        c.transfer_sites[site] += 1
+
+
+def _site():
+    """``"file:line"`` of the emsm_np line that asked for a transfer (else of the first caller)."""
+    first = None
+    frame = _sys._getframe(1)
+    while frame is not None:
+        path = _os.path.abspath(frame.f_code.co_filename)
+        if not path.startswith(_PASS_THROUGH):
+            first = first or (path, frame.f_lineno)
+            if path.startswith(_PACKAGE_DIR + _os.sep):
+                first = (path, frame.f_lineno)
+                break
+        frame = frame.f_back
+    if first is None:
+        return "?"
+    path, line = first
+    root = _os.path.dirname(_PACKAGE_DIR)
+    return f"{_os.path.relpath(path, root) if path.startswith(root + _os.sep) else path}:{line}"
+
+
+def counts():
+    """Totals since import or :func:`reset_counts`: a dict with ``"transfers"``, ``"uploads"``,
+    ``"operations"``, ``"syncs"`` (ints), ``"transfer_sites"`` and ``"transfer_kinds"`` (Counters)."""
+    return _totals.as_dict()
+
+
+def reset_counts():
+    """Set the totals of :func:`counts` back to zero."""
+    _totals.__init__()
+
+
+@_contextlib.contextmanager
+def counting():
+    """Count what the block does: ``with counting() as c: ...`` then ``c.transfers``, ``c.transfer_sites``."""
+    block = _Counts()
+    _blocks.append(block)
+    try:
+        yield block
+    finally:
+        _blocks.remove(block)
+
+
+# ---------------------------------------------------------------------------
+# The host/device boundary
+# ---------------------------------------------------------------------------
+
+_PY_SCALARS = (bool, int, float, complex)  # exact types, as CuPy's CScalar checks them
+
+
+def _is_scalar(x):
+    return type(x) in _PY_SCALARS or isinstance(x, (_np.number, _np.bool_))
+
+
+def _unsupported(x):
+    return TypeError(f"Unsupported type {type(x)}")
+
+
+class _HostArrayAssignment(ValueError, TypeError):
+    """CuPy raises ValueError for ``a[...] = host_array``; it is a type error all the same."""
+
+
+def _operand(x):
+    """A kernel operand for NumPy: the double's array unwrapped, a scalar as is, anything else refused."""
+    if isinstance(x, ndarray):
+        return x._a
+    if _is_scalar(x):
+        return x
+    raise _unsupported(x)
+
+
+def _unwrap(obj, seen, host_ok=False):
+    """Arguments for NumPy: the double's arrays unwrapped (and noted in ``seen``), through lists,
+    tuples and dicts; a NumPy array anywhere is refused unless ``host_ok`` (an upload)."""
+    if isinstance(obj, ndarray):
+        seen[id(obj._a)] = obj
+        return obj._a
+    if isinstance(obj, _np.ndarray) and not host_ok:
+        raise _unsupported(obj)
+    if isinstance(obj, (list, tuple)):
+        items = [_unwrap(o, seen, host_ok) for o in obj]
+        return items if isinstance(obj, list) else tuple(items)
+    if isinstance(obj, dict):
+        return {k: _unwrap(v, seen, host_ok) for k, v in obj.items()}
+    return obj
+
+
+def _wrap(obj, seen=None):
+    """NumPy results as the double's: arrays wrapped (an input comes back as itself), scalars as 0-d arrays."""
+    if isinstance(obj, _np.ndarray):
+        known = seen.get(id(obj)) if seen else None
+        return known if known is not None else ndarray._of(obj)
+    if isinstance(obj, _np.generic):
+        return ndarray._of(_np.asarray(obj))
+    if isinstance(obj, list):
+        return [_wrap(o, seen) for o in obj]
+    if isinstance(obj, tuple):
+        items = [_wrap(o, seen) for o in obj]
+        return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
+    return obj
+
+
+def _arrays_in(obj):
+    if isinstance(obj, (_np.ndarray, _np.generic)):
+        yield obj
+    elif isinstance(obj, (list, tuple)):
+        for o in obj:
+            yield from _arrays_in(o)
+
+
+def _makes_new_array(result, seen):
+    """Whether ``result`` holds an array that is not a view of an input (a view costs no kernel)."""
+    sources = [d._a for d in seen.values()]
+    return any(isinstance(r, _np.generic) or not any(_np.may_share_memory(r, s) for s in sources)
+               for r in _arrays_in(result))
+
+
+def _apply(func, args, kwargs, in_place=False):
+    """Call a NumPy function on the double's arrays: inputs unwrapped (host arrays refused), outputs
+    wrapped, one operation counted if it made a new array or wrote in place."""
+    seen = {}
+    result = func(*_unwrap(args, seen), **_unwrap(kwargs, seen))
+    if in_place or kwargs.get("out") is not None or _makes_new_array(result, seen):
+        _tally("operations")
+    return _wrap(result, seen)
+
+
+def _index(key):
+    """``key`` for NumPy, whether CuPy copies part of it to the device (host arrays, lists), whether it
+    holds a boolean mask (CuPy copies the number of True values to the host), and whether it is an
+    array index (advanced) rather than slices and integers (a view)."""
+    parts = key if isinstance(key, tuple) else (key,)
+    out, uploads, mask, advanced = [], False, False, False
+    for k in parts:
+        if isinstance(k, ndarray):
+            mask, advanced, k = mask or k.dtype == _np.bool_, True, k._a
+        elif isinstance(k, (_np.ndarray, list, tuple)):
+            host = _np.asarray(k)
+            mask, advanced, uploads = mask or host.dtype == _np.bool_, True, True
+        out.append(k)
+    return (tuple(out) if isinstance(key, tuple) else out[0]), uploads, mask, advanced
+
+
+def _fill_value(value, dtype):
+    """A value for ``fill`` (and for assignment through slices): CuPy takes scalars and 0-d arrays only."""
+    if isinstance(value, ndarray):
+        if value.shape != ():
+            raise ValueError("non-scalar cupy.ndarray cannot be used for fill")
+        return value._a
+    if _is_scalar(value):
+        return value
+    host = _np.asarray(value, dtype=dtype)
+    if host.shape != ():
+        raise _HostArrayAssignment("non-scalar numpy.ndarray cannot be used for fill")
+    return host[()]
+
+
+# ---------------------------------------------------------------------------
+# ndarray
+# ---------------------------------------------------------------------------
+
+def _supported(a):
+    """``a``, if CuPy has its dtype (booleans and numbers; no objects, strings or dates)."""
+    if a.dtype.kind not in "biufcV":
+        raise ValueError(f"Unsupported dtype {a.dtype}")
+    return a
+
+
+def _defers(other):
+    """CuPy's ``_should_use_rop``: leave a binary operator to ``other`` if it opts out of ufuncs."""
+    hook = getattr(other, "__array_ufunc__", _MISSING)
+    if hook is not _MISSING:
+        return hook is None
+    return getattr(other, "__array_priority__", 0) > ndarray.__array_priority__
+
+
+def _operators(np_ufunc):
+    """``__op__``, ``__rop__`` and ``__iop__`` for a binary ufunc."""
+    def forward(self, other):
+        return NotImplemented if _defers(other) else _ufunc_of(np_ufunc)(self, other)
+
+    def reflected(self, other):
+        return _ufunc_of(np_ufunc)(other, self)
+
+    def in_place(self, other):
+        _ufunc_of(np_ufunc)(self, other, out=self)
+        return self
+
+    return forward, reflected, in_place
+
+
+def _comparison(np_ufunc, against_object=None):
+    """``__eq__`` and the like, with CuPy's special cases (0-d host arrays; ``a == None``)."""
+    def compare(self, other):
+        if not isinstance(other, ndarray):
+            if _defers(other):
+                return NotImplemented
+            if isinstance(other, _np.ndarray) and other.ndim == 0:
+                other = other.item()  # CuPy's workaround for numpy/numpy#12142
+            elif against_object is not None and (other is None or type(other).__eq__ is object.__eq__):
+                _tally("operations")  # CuPy: an object never equals an element (zeros/ones of bool)
+                return ndarray._of(_np.full(self.shape, against_object))
+        return _ufunc_of(np_ufunc)(self, other)
+    return compare
+
+
+def _unary(np_ufunc):
+    return lambda self: _ufunc_of(np_ufunc)(self)
+
+
+class _Flags:
+    """cupy.ndarray.flags: c_contiguous, f_contiguous, owndata (read only; also by name)."""
+
+    def __init__(self, c_contiguous, f_contiguous, owndata):
+        self.c_contiguous, self.f_contiguous, self.owndata = c_contiguous, f_contiguous, owndata
+
+    def __getitem__(self, name):
+        names = {"C_CONTIGUOUS": self.c_contiguous, "F_CONTIGUOUS": self.f_contiguous, "OWNDATA": self.owndata}
+        if name not in names:
+            raise KeyError(f"{name} is not defined for cupy.ndarray.flags")
+        return names[name]
+
+    def __repr__(self):
+        return "\n".join(f"  {n} : {self[n]}" for n in ("C_CONTIGUOUS", "F_CONTIGUOUS", "OWNDATA"))
+
+
+# Methods that change the array in place (an operation even though they return no array).
+_IN_PLACE_METHODS = frozenset({"partition", "put", "sort"})
+# Functions whose result size depends on the data: CuPy copies that size to the host.
+_SIZE_SYNCS = frozenset({"argwhere", "extract", "flatnonzero", "nonzero", "unique"})
+
+
+class ndarray:
+    """CuPy's array: NumPy memory that reaches the host only through ``get()``/``asnumpy()``.
+
+    ``cupy.ndarray(shape, dtype=float)`` is uninitialised, as in CuPy. Methods
+    that CuPy's array has and NumPy's does the same way (``sum``, ``reshape``,
+    ``astype``, ...) are NumPy's, on the wrapped array, with the boundary
+    rules of the module docstring; a name CuPy's array lacks is an
+    ``AttributeError``.
+    """
+
+    __slots__ = ("_a",)
+    __array_priority__ = 100
+
+    def __init__(self, shape, dtype=float, memptr=None, strides=None, order="C"):
+        if memptr is not None or strides is not None:
+            raise NotImplementedError("the CuPy double has no device memory: memptr and strides are not supported")
+        self._a = _supported(_np.empty(shape, dtype=dtype, order=order))
+
+    @classmethod
+    def _of(cls, a):
+        """Wrap a NumPy array that no host code holds (a copy, or a result computed on the double's arrays)."""
+        self = object.__new__(cls)
+        self._a = _supported(a)
+        return self
+
+    # -- explicit transfers -------------------------------------------------
+
+    def _to_host(self, kind):
+        _transfer(kind)
+        return self._a
+
+    def _download(self, kind, order="C", out=None):
+        host = self._to_host(kind)
+        if out is None:
+            return _np.array(host, order=order, copy=True)
+        if not isinstance(out, _np.ndarray):
+            raise TypeError("Only numpy.ndarray can be obtained from cupy.ndarray")
+        if out.dtype != self.dtype:
+            raise TypeError(f"{out.dtype} array cannot be obtained from {self.dtype} array")
+        if out.shape != self.shape:
+            raise ValueError(f"Shape mismatch. Expected shape: {self.shape}, actual shape: {out.shape}")
+        out[...] = host
+        return out
+
+    def get(self, stream=None, order="C", out=None, blocking=True):
+        """A copy on the host (a NumPy array): the one explicit device->host transfer."""
+        return self._download("get", order, out)
+
+    def set(self, arr, stream=None):
+        """Copy a host array of the same shape and dtype into this array (an upload)."""
+        if not isinstance(arr, _np.ndarray):
+            raise TypeError("Only numpy.ndarray can be set to cupy.ndarray")
+        if arr.dtype != self.dtype:
+            raise TypeError(f"{arr.dtype} array cannot be set to {self.dtype} array")
+        if arr.shape != self.shape:
+            raise ValueError(f"Shape mismatch. Old shape: {self.shape}, new shape: {arr.shape}")
+        _tally("uploads")
+        self._a[...] = arr
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed. "
+                        "Please use `.get()` to construct a NumPy array explicitly.")
+
+    # -- implicit transfers: legal, and each one a stall on a GPU --------------
+
+    def __bool__(self):
+        if self.size == 0:
+            _warnings.warn("The truth value of an empty array is ambiguous. Returning False, but in future "
+                           "this will result in an error. Use `array.size > 0` to check that an array is "
+                           "not empty.", DeprecationWarning, stacklevel=2)
+            return False
+        if self.size > 1:
+            raise ValueError("The truth value of an array with more than one element is ambiguous. "
+                             "Use a.any() or a.all()")
+        return bool(self._to_host("bool"))
+
+    def __int__(self):
+        return int(self._to_host("int"))
+
+    def __float__(self):
+        return float(self._to_host("float"))
+
+    def __complex__(self):
+        return complex(self._to_host("complex"))
+
+    def __bytes__(self):
+        return bytes(self._to_host("bytes"))
+
+    def item(self):
+        if self.size != 1:
+            raise ValueError("can only convert an array of size 1 to a Python scalar")
+        return self._to_host("item").item()
+
+    def tolist(self):
+        return self._to_host("tolist").tolist()
+
+    def tobytes(self, order="C"):
+        return self._to_host("tobytes").tobytes(order)
+
+    def tofile(self, fid, sep="", format="%s"):
+        self._to_host("tofile").tofile(fid, sep, format)
+
+    def dump(self, file):
+        self._to_host("dump").dump(file)
+
+    def dumps(self):
+        return self._to_host("dumps").dumps()
+
+    def __repr__(self):
+        return repr(self._to_host("repr"))
+
+    def __str__(self):
+        return str(self._to_host("str"))
+
+    def __format__(self, format_spec):
+        return format(self._to_host("format"), format_spec)
+
+    def __reduce__(self):
+        return array, (self._to_host("pickle").copy(order="A"),)
+
+    def ptp(self, axis=None, out=None, keepdims=False):  # NumPy 2 dropped the method, CuPy kept it
+        return _apply(_np.ptp, (self,), {"axis": axis, "out": out, "keepdims": keepdims})
+
+    # -- metadata (no transfer) ------------------------------------------------
+
+    @property
+    def shape(self):
+        return self._a.shape
+
+    @shape.setter
+    def shape(self, value):
+        view = self._a.view()
+        view.shape = value  # raises, as CuPy does, if that needs a copy
+        self._a = view
+
+    @property
+    def dtype(self):
+        return self._a.dtype
+
+    @property
+    def ndim(self):
+        return self._a.ndim
+
+    @property
+    def size(self):
+        return self._a.size
+
+    @property
+    def itemsize(self):
+        return self._a.itemsize
+
+    @property
+    def nbytes(self):
+        return self._a.nbytes
+
+    @property
+    def strides(self):
+        return self._a.strides
+
+    @property
+    def flags(self):
+        return _Flags(self._a.flags.c_contiguous, self._a.flags.f_contiguous, self._a.base is None)
+
+    @property
+    def base(self):
+        base = self._a.base
+        return ndarray._of(base) if isinstance(base, _np.ndarray) else None
+
+    @property
+    def device(self):
+        return _Device(0)
+
+    @property
+    def T(self):
+        return self if self.ndim < 2 else ndarray._of(self._a.T)
+
+    @property
+    def mT(self):
+        if self.ndim < 2:
+            raise ValueError("matrix transpose with ndim < 2 is undefined")
+        return ndarray._of(self._a.swapaxes(-1, -2))
+
+    @property
+    def real(self):
+        return _apply(getattr, (self, "real"), {})
+
+    @real.setter
+    def real(self, value):
+        self._a.real = _operand(value)
+        _tally("operations")
+
+    @property
+    def imag(self):
+        return _apply(getattr, (self, "imag"), {})
+
+    @imag.setter
+    def imag(self, value):
+        self._a.imag = _operand(value)
+        _tally("operations")
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of unsized object")
+        return self._a.shape[0]
+
+    def __iter__(self):
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d array")
+        return (self[i] for i in range(self._a.shape[0]))
+
+    # -- indexing ----------------------------------------------------------------
+
+    def __getitem__(self, key):
+        index, uploads, mask, _ = _index(key)
+        if uploads:
+            _tally("uploads")
+        if mask:
+            _transfer("mask index")
+        result = self._a[index]
+        if isinstance(result, _np.generic):  # CuPy gives a 0-d view, never a scalar
+            result = self._a[index + (Ellipsis,) if isinstance(index, tuple) else (index, Ellipsis)]
+        if not _np.may_share_memory(result, self._a):
+            _tally("operations")  # an array index gathers (a kernel); slices and integers give views
+        return ndarray._of(result)
+
+    def __setitem__(self, key, value):
+        index, uploads, _, advanced = _index(key)
+        if advanced and not isinstance(value, ndarray) and not _is_scalar(value):
+            uploads = True  # CuPy copies values assigned through an array index to the device
+            value = _np.asarray(value, dtype=self.dtype)
+        elif isinstance(value, ndarray):
+            value = value._a
+        else:
+            value = _fill_value(value, self.dtype)
+        if uploads:
+            _tally("uploads")
+        self._a[index] = value
+        _tally("operations")
+
+    def fill(self, value):
+        self._a.fill(_fill_value(value, self.dtype))
+        _tally("operations")
+
+    def _scatter(self, np_ufunc, slices, value):
+        _ufunc_of(np_ufunc).at(self, slices, value)
+
+    def scatter_add(self, slices, value):
+        self._scatter(_np.add, slices, value)
+
+    def scatter_max(self, slices, value):
+        self._scatter(_np.maximum, slices, value)
+
+    def scatter_min(self, slices, value):
+        self._scatter(_np.minimum, slices, value)
+
+    # -- copies ------------------------------------------------------------------
+
+    def __copy__(self):
+        return self.copy()
+
+    def __deepcopy__(self, memo):
+        return self.copy()
+
+    # -- operators: CuPy's ufuncs --------------------------------------------------
+
+    __add__, __radd__, __iadd__ = _operators(_np.add)
+    __sub__, __rsub__, __isub__ = _operators(_np.subtract)
+    __mul__, __rmul__, __imul__ = _operators(_np.multiply)
+    __truediv__, __rtruediv__, __itruediv__ = _operators(_np.true_divide)
+    __floordiv__, __rfloordiv__, __ifloordiv__ = _operators(_np.floor_divide)
+    __mod__, __rmod__, __imod__ = _operators(_np.remainder)
+    __pow__, __rpow__, __ipow__ = _operators(_np.power)
+    __lshift__, __rlshift__, __ilshift__ = _operators(_np.left_shift)
+    __rshift__, __rrshift__, __irshift__ = _operators(_np.right_shift)
+    __and__, __rand__, __iand__ = _operators(_np.bitwise_and)
+    __or__, __ror__, __ior__ = _operators(_np.bitwise_or)
+    __xor__, __rxor__, __ixor__ = _operators(_np.bitwise_xor)
+    __matmul__, __rmatmul__, _ = _operators(_np.matmul)  # CuPy has no __imatmul__
+    __divmod__, __rdivmod__, _ = _operators(_np.divmod)
+    del _
+    __lt__ = _comparison(_np.less)
+    __le__ = _comparison(_np.less_equal)
+    __gt__ = _comparison(_np.greater)
+    __ge__ = _comparison(_np.greater_equal)
+    __eq__ = _comparison(_np.equal, against_object=False)
+    __ne__ = _comparison(_np.not_equal, against_object=True)
+    __hash__ = None
+    __neg__ = _unary(_np.negative)
+    __pos__ = _unary(_np.positive)
+    __abs__ = _unary(_np.absolute)
+    __invert__ = _unary(_np.invert)
+
+    # -- NumPy's protocols: NumPy functions on these arrays run CuPy's ---------------
+
+    def __array_ufunc__(self, np_ufunc, method, *inputs, **kwargs):
+        # CuPy's rules (core.pyx): NumPy arrays pass this check and are refused by the CuPy ufunc.
+        inout = inputs
+        if "out" in kwargs:
+            if len(kwargs["out"]) != 1:
+                raise ValueError("The 'out' parameter must have exactly one array value")
+            inout += kwargs["out"]
+            kwargs["out"] = kwargs["out"][0]
+        double = _ufunc_of(np_ufunc)
+        if double is None or method not in ("__call__", "outer", "at", "reduce", "accumulate", "reduceat"):
+            return NotImplemented
+        if not all(_is_scalar(x) or isinstance(x, (ndarray, _np.ndarray)) for x in inout):
+            return NotImplemented
+        if np_ufunc.__name__ in ("greater", "greater_equal", "less", "less_equal", "equal", "not_equal"):
+            inputs = tuple(x.item() if isinstance(x, _np.ndarray) and x.ndim == 0 else x for x in inputs)
+        return getattr(double, method)(*inputs, **kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        # CuPy's rule: the function of that name in the matching cupy namespace, if there is one.
+        target = _sys.modules[__name__]
+        try:
+            for part in func.__module__.split(".")[1:]:
+                target = getattr(target, part)
+            impl = getattr(target, func.__name__)
+        except AttributeError:
+            return NotImplemented
+        if impl is func or not all(issubclass(t, (ndarray, _np.ndarray)) for t in types):
+            return NotImplemented
+        return impl(*args, **kwargs)
+
+    # -- everything else CuPy's array has: NumPy's method, on the device -------------
+
+    def __getattr__(self, name):
+        if name.startswith("_") or name not in _NAMES["ndarray"]:
+            raise AttributeError(f"'cupy.ndarray' object has no attribute {name!r}")
+        if not callable(getattr(_np.ndarray, name, None)):
+            raise _not_implemented("cupy.ndarray", name)
+        np_method = getattr(_np.ndarray, name)
+
+        def method(*args, **kwargs):
+            if name in _SIZE_SYNCS:
+                _transfer(name)
+            return _apply(np_method, (self,) + args, kwargs, in_place=name in _IN_PLACE_METHODS)
+
+        method.__name__ = name
+        return method
+
+
+# ---------------------------------------------------------------------------
+# ufuncs
+# ---------------------------------------------------------------------------
+
+class ufunc:
+    """A CuPy ufunc: NumPy's, on the double's arrays and scalars only (host arrays and lists refused)."""
+
+    def __init__(self, np_ufunc):
+        self._np = np_ufunc
+        self.__name__ = self.name = "cupy_" + np_ufunc.__name__  # CuPy's own naming
+        self.nin, self.nout, self.nargs = np_ufunc.nin, np_ufunc.nout, np_ufunc.nargs
+        self.__doc__ = f"CuPy's ufunc {np_ufunc.__name__!r}, computed by numpy.{np_ufunc.__name__}."
+
+    def __repr__(self):
+        return f"<ufunc '{self.name}'>"
+
+    def _run(self, np_call, inputs, kwargs):
+        out = kwargs.get("out")
+        if out is not None and not all(o is None or isinstance(o, ndarray)
+                                       for o in (out if isinstance(out, tuple) else (out,))):
+            raise TypeError("Output arguments must be cupy.ndarray")
+        seen = {}
+        result = np_call(*inputs, **_unwrap(kwargs, seen))
+        _tally("operations")
+        return _wrap(result, seen)
+
+    def __call__(self, *args, **kwargs):
+        if len(args) > self.nin:  # outputs given by position
+            args, kwargs = args[:self.nin], {**kwargs, "out": tuple(args[self.nin:])}
+        return self._run(self._np, [_operand(a) for a in args], kwargs)
+
+    def reduce(self, array, axis=0, dtype=None, out=None, keepdims=False, **kwargs):
+        return self._run(self._np.reduce, [_operand(array), axis, dtype],
+                         {"out": out, "keepdims": keepdims, **kwargs})
+
+    def accumulate(self, array, axis=0, dtype=None, out=None):
+        return self._run(self._np.accumulate, [_operand(array), axis, dtype], {"out": out})
+
+    def reduceat(self, array, indices, axis=0, dtype=None, out=None):
+        return self._run(self._np.reduceat, [_operand(array), _operand(indices), axis, dtype], {"out": out})
+
+    def outer(self, A, B, **kwargs):
+        return self._run(self._np.outer, [_operand(A), _operand(B)], kwargs)
+
+    def at(self, a, indices, b=None):
+        if not isinstance(a, ndarray):
+            raise _unsupported(a)
+        index, uploads, _, _ = _index(indices)
+        if uploads:
+            _tally("uploads")
+        self._np.at(a._a, index, *(() if b is None else (_operand(b),)))
+        _tally("operations")
+
+
+_UFUNCS = {}  # NumPy ufunc -> the double's
+
+
+def _ufunc_of(np_ufunc):
+    """The double's ufunc for a NumPy ufunc, or None where CuPy has no ufunc of that name."""
+    if np_ufunc.__name__ not in _NAMES["module"]:
+        return None
+    if np_ufunc not in _UFUNCS:
+        _UFUNCS[np_ufunc] = ufunc(np_ufunc)
+    return _UFUNCS[np_ufunc]
+
+
+# ---------------------------------------------------------------------------
+# Module functions
+# ---------------------------------------------------------------------------
+
+def _has_host_data(obj):
+    if isinstance(obj, ndarray):
+        return False
+    if isinstance(obj, (list, tuple)) and obj:
+        return any(_has_host_data(o) for o in obj)
+    return True
+
+
+def _to_device(obj, dtype=None, copy=None, order=None, ndmin=0):
+    if isinstance(obj, ndarray):  # on the device already: a device copy at most
+        return _apply(_np.array, (obj,), {"dtype": dtype, "copy": copy, "order": order or "K", "ndmin": ndmin})
+    seen = {}
+    result = _np.array(_unwrap(obj, seen, host_ok=True), dtype=dtype, copy=True, order=order or "K", ndmin=ndmin)
+    _tally("uploads" if _has_host_data(obj) else "operations")
+    return ndarray._of(result)
+
+
+def array(obj, dtype=None, copy=True, order="K", subok=False, ndmin=0, *, blocking=False):
+    """``cupy.array``: host data is copied to the device (an upload), a device array copied on it."""
+    return _to_device(obj, dtype, copy, order, ndmin)
+
+
+def asarray(a, dtype=None, order=None, *, copy=None, blocking=False):
+    """``cupy.asarray``: host data is copied to the device (an upload); a device array is returned as is
+    (or converted on the device)."""
+    return _to_device(a, dtype, copy, order)
+
+
+def asanyarray(a, dtype=None, order=None, *, copy=None, blocking=False):
+    return _to_device(a, dtype, copy, order)
+
+
+def asnumpy(a, stream=None, order="C", out=None, *, blocking=True):
+    """A host copy of a device array (a transfer); host data is returned as a NumPy array, not copied."""
+    if isinstance(a, ndarray):
+        return a._download("asnumpy", order, out)
+    host = _np.asarray(a, order=order)
+    if out is None:
+        return host
+    out[...] = host
+    return out
+
+
+def get_array_module(*args):
+    """The double (this module) if any argument is one of its arrays, else ``numpy``."""
+    return _sys.modules[__name__] if any(isinstance(a, ndarray) for a in args) else _np
+
+
+def is_available():
+    return True
+
+
+def _function(np_func, name):
+    """``cupy.<name>`` done by a NumPy function on the double's arrays."""
+    def function(*args, **kwargs):
+        if name in _SIZE_SYNCS or (name == "where" and len(args) + len(kwargs) == 1):
+            _transfer(name)
+        return _apply(np_func, args, kwargs)
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"CuPy's {name}, computed by numpy.{np_func.__name__} on the double's arrays."
+    return function
+
+
+def _on_device(function):
+    """For functions that NumPy answers with a Python bool and CuPy with a 0-d device array."""
+    def wrapped(*args, **kwargs):
+        _tally("operations")
+        return ndarray._of(_np.asarray(function(*args, **kwargs)))
+
+    wrapped.__name__ = wrapped.__qualname__ = function.__name__
+    return wrapped
+
+
+def _host_input(np_func, name):
+    """Functions that read host data (files, buffers, Python callables): the result is uploaded."""
+    def function(*args, **kwargs):
+        result = np_func(*args, **kwargs)
+        if not isinstance(result, _np.ndarray):
+            return result  # e.g. load() of an .npz: a host object, read from it with asarray
+        _tally("uploads")
+        return ndarray._of(result.copy())
+
+    function.__name__ = function.__qualname__ = name
+    return function
+
+
+def _host_output(np_func, name):
+    """Functions that write or print array values on the host: a transfer."""
+    def function(*args, **kwargs):
+        _transfer(name)
+        return _apply(np_func, args, kwargs)
+
+    function.__name__ = function.__qualname__ = name
+    return function
+
+
+_HOST_INPUT = frozenset({"frombuffer", "fromfile", "fromfunction", "fromiter", "fromstring", "genfromtxt",
+                         "load", "loadtxt"})
+_HOST_OUTPUT = frozenset({"array2string", "array_repr", "array_str", "save", "savetxt", "savez",
+                          "savez_compressed"})
+_DEVICE_BOOLS = frozenset({"allclose", "array_equal", "array_equiv"})
+# NumPy 1 names that CuPy 14 keeps and NumPy 2 dropped: the same thing under NumPy 2's name.
+_NUMPY1_NAMES = {"alltrue": "all", "sometrue": "any", "product": "prod", "cumproduct": "cumprod",
+                 "round_": "round", "trapz": "trapezoid", "float_": "float64", "complex_": "complex128",
+                 "cfloat": "complex128", "singlecomplex": "complex64",
+                 "AxisError": "exceptions.AxisError", "ComplexWarning": "exceptions.ComplexWarning",
+                 "ModuleDeprecationWarning": "exceptions.ModuleDeprecationWarning",
+                 "RankWarning": "exceptions.RankWarning", "TooHardError": "exceptions.TooHardError",
+                 "VisibleDeprecationWarning": "exceptions.VisibleDeprecationWarning"}
+_NUMPY1_CONSTANTS = {"Inf": _np.inf, "Infinity": _np.inf, "infty": _np.inf, "PINF": _np.inf, "NINF": -_np.inf,
+                     "NaN": _np.nan, "NAN": _np.nan, "PZERO": 0.0, "NZERO": -0.0}
+_HOST_CLASSES = (_np.dtype, _np.finfo, _np.iinfo, _np.ndindex)  # metadata only: no arrays involved
+_INDEX_HELPERS = ("s_", "index_exp")  # build slices, not arrays
+
+
+def _numpy_attr(path):
+    obj = _np
+    for part in path.split("."):
+        obj = getattr(obj, part, _MISSING)
+        if obj is _MISSING:
+            break
+    return obj
+
+
+def _implement(name):
+    """The double's ``cupy.<name>`` (a CuPy name), built from NumPy's, or ``_MISSING``."""
+    if name in _NUMPY1_CONSTANTS:
+        return _NUMPY1_CONSTANTS[name]
+    obj = _numpy_attr(name)
+    if obj is _MISSING and name in _NUMPY1_NAMES:
+        obj = _numpy_attr(_NUMPY1_NAMES[name])
+    if obj is _MISSING or isinstance(obj, _types.ModuleType):
+        return _MISSING
+    if isinstance(obj, _np.ufunc):
+        return _ufunc_of(obj) or _MISSING
+    if isinstance(obj, type):  # scalar types, dtype, finfo, exceptions; NumPy's other classes make host arrays
+        host_safe = issubclass(obj, (_np.generic, Exception, Warning)) or obj in _HOST_CLASSES
+        return obj if host_safe else _MISSING
+    if isinstance(obj, (bool, int, float)) or obj is None or name in _INDEX_HELPERS:
+        return obj  # pi, e, inf, nan, newaxis
+    if not callable(obj):
+        return _MISSING
+    if name in _HOST_INPUT:
+        return _host_input(obj, name)
+    if name in _HOST_OUTPUT:
+        return _host_output(obj, name)
+    if name in _DEVICE_BOOLS:
+        return _on_device(_function(obj, name))
+    return _function(obj, name)
+
+
+# ---------------------------------------------------------------------------
+# Submodules: cupy.random, cupy.cuda, cupy.lib.stride_tricks
+# ---------------------------------------------------------------------------
+
+class _Submodule(_types.ModuleType):
+    """A namespace of the double: its attributes, plus what ``fallback`` builds, on first use, for a
+    name that CuPy's namespace has (``listed``); any other name is an AttributeError."""
+
+    def __init__(self, name, listed, doc, fallback=None, **attrs):
+        super().__init__(name, doc)
+        self.__dict__.update(attrs)
+        self._listed = frozenset(listed)
+        self._fallback = fallback
+
+    def __getattr__(self, attr):
+        if attr.startswith("_") or attr not in self._listed:
+            raise AttributeError(f"module {self.__name__!r} has no attribute {attr!r}")
+        value = _MISSING if self._fallback is None else self._fallback(attr)
+        if value is _MISSING:
+            raise _not_implemented(self.__name__, attr)
+        setattr(self, attr, value)
+        return value
+
+
+# cuRAND's generator types (curandRngType_t in curand.h), as cupy.cuda.curand names them.
+_CURAND = {"CURAND_RNG_PSEUDO_DEFAULT": 100, "CURAND_RNG_PSEUDO_XORWOW": 101, "CURAND_RNG_PSEUDO_MRG32K3A": 121,
+           "CURAND_RNG_PSEUDO_MTGP32": 141, "CURAND_RNG_PSEUDO_MT19937": 142,
+           "CURAND_RNG_PSEUDO_PHILOX4_32_10": 161}
+
+
+def _philox(seed):
+    """NumPy's Philox generator for a seed, by CuPy's rules: None draws one from os.urandom; otherwise
+    an integer in [0, 2**64) (a device array is refused like any implicit transfer)."""
+    if seed is None:
+        seed = int.from_bytes(_os.urandom(8), "little")
+    else:
+        host = _np.asarray(seed)
+        if host.dtype.kind not in "biu":
+            raise TypeError("Seed must be an integer.")
+        seed = int(host)
+        if not 0 <= seed < 2**64:
+            raise ValueError("Seed must be an integer between 0 and 2**64 - 1")
+    return _np.random.Generator(_np.random.Philox(seed))
+
+
+def _draw(np_method, args, kwargs, dtype=None, out=None):
+    """One draw as a device array: 0-d when ``size`` is None (CuPy never returns a host scalar)."""
+    result = _np.asarray(np_method(*_unwrap(args, {}), **_unwrap(kwargs, {})))
+    if dtype is not None:
+        result = result.astype(dtype, copy=False)
+    _tally("operations")
+    if out is None:
+        return ndarray._of(result)
+    out._a[...] = result
+    return out
+
+
+def _distribution(owner, name, listed):
+    """A CuPy distribution that NumPy's Generator has under the same name; ``dtype`` casts the draw."""
+    if name.startswith("_") or name not in _NAMES[listed]:
+        raise AttributeError(f"'{listed.split('.')[-1]}' object has no attribute {name!r}")
+    np_method = getattr(owner._gen, name, None)
+    if np_method is None:
+        raise _not_implemented(f"cupy.{listed}", name)
+
+    def draw(*args, dtype=None, **kwargs):
+        return _draw(np_method, args, kwargs, dtype)
+
+    draw.__name__ = name
+    return draw
+
+
+class _RandomState:
+    """cupy.random.RandomState on NumPy's Philox generator: CuPy's interface and seeding rules, not
+    CuPy's numbers. Every draw is a device array (0-d when ``size`` is None)."""
+
+    def __init__(self, seed=None, method=_CURAND["CURAND_RNG_PSEUDO_DEFAULT"]):
+        if method not in _CURAND.values():
+            raise ValueError(f"method must be one of cuRAND's pseudo-random generators "
+                             f"(cupy.cuda.curand.CURAND_RNG_PSEUDO_*), got {method!r}")
+        self.method = method
+        self.seed(seed)
+
+    def seed(self, seed=None):
+        self._gen = _philox(seed)
+
+    def random_sample(self, size=None, dtype=float):
+        return _draw(self._gen.random, (size,), {"dtype": dtype})
+
+    def rand(self, *size, dtype=float):
+        return self.random_sample(size or None, dtype)
+
+    def standard_normal(self, size=None, dtype=float):
+        return _draw(self._gen.standard_normal, (size,), {"dtype": dtype})
+
+    def randn(self, *size, dtype=float):
+        return self.standard_normal(size or None, dtype)
+
+    def randint(self, low, high=None, size=None, dtype="l"):
+        return _draw(self._gen.integers, (low, high, size), {"dtype": dtype})
+
+    def permutation(self, num):
+        return _draw(self._gen.permutation, (num,), {})
+
+    def shuffle(self, a):
+        if not isinstance(a, ndarray):
+            raise TypeError("The array must be cupy.ndarray")
+        self._gen.shuffle(a._a)
+        _tally("operations")
+
+    def __getattr__(self, name):
+        return _distribution(self, name, "random.RandomState")
+
+
+class _BitGenerator:
+    """cupy.random.BitGenerator (and XORWOW, MRG32k3a, Philox4x3210): a seed for a Generator."""
+
+    def __init__(self, seed=None):
+        self._gen = _philox(seed)
+
+
+class _XORWOW(_BitGenerator):
+    pass
+
+
+class _MRG32k3a(_BitGenerator):
+    pass
+
+
+class _Philox4x3210(_BitGenerator):
+    pass
+
+
+class _Generator:
+    """cupy.random.Generator on NumPy's Philox: CuPy's methods only (no ``normal``, no ``permutation``)."""
+
+    def __init__(self, bit_generator):
+        if not isinstance(bit_generator, _BitGenerator):
+            raise TypeError(f"bit_generator must be a cupy.random.BitGenerator, got {type(bit_generator).__name__}")
+        self.bit_generator = bit_generator
+        self._gen = bit_generator._gen
+
+    def random(self, size=None, dtype=_np.float64, out=None):
+        size = out.shape if out is not None else size
+        return _draw(self._gen.random, (size,), {"dtype": dtype}, out=out)
+
+    def standard_normal(self, size=None, dtype=_np.float64, out=None):
+        size = out.shape if out is not None else size
+        return _draw(self._gen.standard_normal, (size,), {"dtype": dtype}, out=out)
+
+    def integers(self, low, high=None, size=None, dtype=_np.int64, endpoint=False):
+        return _draw(self._gen.integers, (low, high, size), {"dtype": dtype, "endpoint": endpoint})
+
+    def __getattr__(self, name):
+        return _distribution(self, name, "random.Generator")
+
+
+_global_state = []  # [RandomState] once cupy.random's module functions are first used
+
+
+def _get_random_state():
+    if not _global_state:
+        seed = _os.environ.get("CUPY_SEED")
+        _global_state.append(_RandomState(None if seed is None else int(seed)))
+    return _global_state[0]
+
+
+def _set_random_state(rs):
+    if not isinstance(rs, _RandomState):
+        raise TypeError(f"rs must be a cupy.random.RandomState, got {type(rs).__name__}")
+    _global_state[:] = [rs]
+
+
+def _reset_states():
+    _global_state.clear()
+
+
+_RANDOM_ALIASES = {"random": "random_sample", "ranf": "random_sample", "sample": "random_sample"}
+
+
+def _random_function(name):
+    """``cupy.random.<name>``: the method of that name of the global RandomState."""
+    method = _RANDOM_ALIASES.get(name, name)
+    if not (hasattr(_RandomState, method)
+            or (method in _NAMES["random.RandomState"] and hasattr(_np.random.Generator, method))):
+        return _MISSING
+
+    def function(*args, **kwargs):
+        return getattr(_get_random_state(), method)(*args, **kwargs)
+
+    function.__name__ = function.__qualname__ = name
+    return function
+
+
+random = _Submodule(
+    "cupy.random", _NAMES["random"], "cupy.random on NumPy's Philox generator (see RandomState).",
+    fallback=_random_function, RandomState=_RandomState, Generator=_Generator, BitGenerator=_BitGenerator,
+    XORWOW=_XORWOW, MRG32k3a=_MRG32k3a, Philox4x3210=_Philox4x3210,
+    default_rng=lambda seed=None: _Generator(_XORWOW(seed)), get_random_state=_get_random_state,
+    set_random_state=_set_random_state, reset_states=_reset_states)
+
+
+class _CUDARuntimeError(RuntimeError):
+    """cupy.cuda.runtime.CUDARuntimeError"""
+
+
+def _check_device(device_id):
+    if device_id != 0:
+        raise _CUDARuntimeError("cudaErrorInvalidDevice: invalid device ordinal")
+
+
+class _Device:
+    """cupy.cuda.Device: the double has one device, 0; others fail when used, as on a one-GPU machine."""
+
+    def __init__(self, device=None):
+        self.id = 0 if device is None else int(device)
+
+    def use(self):
+        _check_device(self.id)
+
+    def synchronize(self):
+        _check_device(self.id)
+        _tally("syncs")
+
+    def __enter__(self):
+        self.use()
+        return self
+
+    def __exit__(self, *exc_info):
+        return None
+
+    def __eq__(self, other):
+        return isinstance(other, _Device) and other.id == self.id
+
+    def __hash__(self):
+        return hash(self.id)
+
+    def __repr__(self):
+        return f"<CUDA Device {self.id}>"
+
+
+class _Stream:
+    """cupy.cuda.Stream: work on the double is finished when the call returns; a stream only keeps
+    the current-stream bookkeeping (``use``, ``with stream:``, ``get_current_stream``)."""
+
+    null = None  # the default stream, set below
+    done = True
+
+    def __init__(self, null=False, non_blocking=False, ptds=False, priority=None):
+        self.ptds, self.priority, self._null, self._outer = ptds, priority, null, []
+
+    def synchronize(self):
+        _tally("syncs")
+
+    def use(self):
+        _current_stream[0] = self
+        return self
+
+    def __enter__(self):
+        self._outer.append(_current_stream[0])
+        return self.use()
+
+    def __exit__(self, *exc_info):
+        _current_stream[0] = self._outer.pop()
+
+    def __repr__(self):
+        return "<Stream null>" if self._null else f"<Stream {id(self):#x}>"
+
+
+_Stream.null = _Stream(null=True)
+_current_stream = [_Stream.null]
+
+
+def _host_memory():
+    try:
+        return _os.sysconf("SC_PAGE_SIZE") * _os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return 0
+
+
+def _get_device_properties(device):
+    """A few of cudaDeviceProp's fields; the name says what this is, version 0.0 that it has no CUDA."""
+    _check_device(device)
+    return {"name": b"CuPy double (NumPy)", "totalGlobalMem": _host_memory(),
+            "multiProcessorCount": _os.cpu_count() or 1, "major": 0, "minor": 0}
+
+
+def _set_device(device):
+    _check_device(device)
+
+
+runtime = _Submodule(
+    "cupy.cuda.runtime", _NAMES["cuda.runtime"], "cupy.cuda.runtime: a device 0 with no CUDA behind it.",
+    CUDARuntimeError=_CUDARuntimeError, getDeviceProperties=_get_device_properties,
+    getDeviceCount=lambda: 1, getDevice=lambda: 0, setDevice=_set_device,
+    deviceSynchronize=lambda: _tally("syncs"), runtimeGetVersion=lambda: 0, driverGetVersion=lambda: 0,
+    is_hip=False)
+
+cuda = _Submodule(
+    "cupy.cuda", _NAMES["cuda"], "cupy.cuda: one device (0), streams, and cuRAND's constants.",
+    is_available=is_available, Device=_Device, Stream=_Stream, runtime=runtime,
+    get_current_stream=lambda device_id=-1: _current_stream[0], get_device_id=lambda: 0,
+    curand=_Submodule("cupy.cuda.curand", _CURAND, "cuRAND's generator types.", **_CURAND))
+del runtime
+
+
+def _as_strided(x, shape=None, strides=None):
+    return _apply(_np.lib.stride_tricks.as_strided, (x,), {"shape": shape, "strides": strides})
+
+
+def _sliding_window_view(x, window_shape, axis=None, *, subok=False, writeable=False):
+    return _apply(_np.lib.stride_tricks.sliding_window_view, (x, window_shape),
+                  {"axis": axis, "subok": subok, "writeable": writeable})
+
+
+lib = _Submodule(
+    "cupy.lib", _NAMES["lib"], "cupy.lib: stride_tricks only.",
+    stride_tricks=_Submodule("cupy.lib.stride_tricks", _NAMES["lib.stride_tricks"], "Views with given strides.",
+                             as_strided=_as_strided, sliding_window_view=_sliding_window_view))
+
+
+# ---------------------------------------------------------------------------
+# The module namespace, and installing the double as ``cupy``
+# ---------------------------------------------------------------------------
+
+def __getattr__(name):
+    if name.startswith("_") or name not in _NAMES["module"]:
+        raise AttributeError(f"module 'cupy' has no attribute {name!r}")
+    value = _implement(name)
+    if value is _MISSING:
+        raise _not_implemented("cupy", name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted({n for n in globals() if not n.startswith("_")}
+                  | {n for n in _NAMES["module"] if _implement(n) is not _MISSING})
+
+
+@_contextlib.contextmanager
+def installed():
+    """Within the block, ``import cupy`` (and ``cupy.random``, ``cupy.cuda``, ...) gives the double, so
+    emsm_np's ``get_array_module`` takes its arrays for CuPy arrays. The previous entries come back after."""
+    entries = {"cupy": _sys.modules[__name__], "cupy.random": random, "cupy.cuda": cuda,
+               "cupy.cuda.runtime": cuda.runtime, "cupy.cuda.curand": cuda.curand, "cupy.lib": lib,
+               "cupy.lib.stride_tricks": lib.stride_tricks}
+    saved = {key: _sys.modules.get(key, _MISSING) for key in entries}
+    _sys.modules.update(entries)
+    try:
+        yield _sys.modules[__name__]
+    finally:
+        for key, value in saved.items():
+            if value is _MISSING:
+                _sys.modules.pop(key, None)
+            else:
+                _sys.modules[key] = value
