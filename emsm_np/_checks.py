@@ -81,14 +81,18 @@ def check_same(*named):
 
 
 def check_finite(name, a):
-    """Raise ValueError if ``a`` holds NaN or inf."""
-    xp = get_array_module(a)
-    if not bool(xp.isfinite(a).all()):
+    """Raise ValueError if ``a`` holds NaN or inf -- for NumPy arrays.
+
+    The values of a GPU array are not read: that would copy a flag to the host
+    and stall the GPU at every call. On the GPU a NaN shows in the loss, which
+    the training loop watches on the device (:mod:`emsm_np.training.loop`).
+    """
+    if isinstance(a, np.ndarray) and not bool(np.isfinite(a).all()):
         raise ValueError(f"{name} must be finite, got an array containing NaN or inf")
 
 
 def check_labels(name, y, n, num_classes):
-    """Integer class labels of shape (n,) in [0, num_classes)."""
+    """Integer class labels of shape (n,), in [0, num_classes) (the range for NumPy labels)."""
     xp = get_array_module(y)
     if not isinstance(y, (np.ndarray, xp.ndarray)):
         raise TypeError(f"{name} must be an integer array of shape ({n},), got {type(y).__name__}")
@@ -96,7 +100,9 @@ def check_labels(name, y, n, num_classes):
         raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")
     if y.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},) to match the batch, got {tuple(y.shape)}")
-    if n and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+    # The range needs the values: checked for NumPy labels only (on the GPU it would
+    # stall every call; the data loaders check the labels once, on the host).
+    if n and isinstance(y, np.ndarray) and (int(y.min()) < 0 or int(y.max()) >= num_classes):
         raise ValueError(
             f"{name} must lie in [0, {num_classes}), got values in "
             f"[{int(y.min())}, {int(y.max())}]"

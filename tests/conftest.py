@@ -1,4 +1,6 @@
 """Shared fixtures: the array module to test on (NumPy always, CuPy where a GPU is usable)."""
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -51,3 +53,51 @@ def routes(request, monkeypatch):
 
     monkeypatch.setitem(ops._state, "fast", request.param == "fast")
     return request.param
+
+
+@contextlib.contextmanager
+def no_device_to_host_transfer(xp):
+    """Fail if the block copies anything from the GPU to the host (a stall in a training step).
+
+    On the CuPy double (EMSM_CUPY_DOUBLE=1) by its transfer count; on real CuPy by
+    ``cupyx.allow_synchronize(False)`` where this CuPy still has it."""
+    module = getattr(xp, "__name__", "")
+    if module == "emsm_np.testing.cupy_double":
+        with xp.counting() as counter:
+            yield
+        assert counter.transfers == 0, f"device-to-host transfers at {dict(counter.transfer_sites)}"
+        return
+    import warnings
+
+    import cupyx
+
+    if not hasattr(cupyx, "allow_synchronize"):
+        pytest.skip("this CuPy has no cupyx.allow_synchronize to detect a sync with")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "allow_synchronize will be removed"
+        with cupyx.allow_synchronize(False):
+            yield
+
+
+@pytest.fixture
+def gpu_xp():
+    """``cupy`` (real, or the double under EMSM_CUPY_DOUBLE=1), for GPU-only tests; skipped without one."""
+    if not _GPU:
+        pytest.skip(_NO_GPU_REASON)
+    import cupy
+
+    return cupy
+
+
+def pytest_collection_modifyitems(config, items):
+    """Leave out the combinations that cannot run: CuPy arrays on a NumPy-only CPU route."""
+    keep, dropped = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if params.get("xp") == "cupy" and params.get("route") in ("im2col", "per-image", "rows"):
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep

@@ -7,6 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
+from conftest import no_device_to_host_transfer
 from scipy.special import log_softmax
 
 from emsm_np import gradcheck
@@ -667,19 +668,14 @@ def test_margin_cross_entropy_rejects_malformed_labels_naming_y(y, exc, message)
         margin_cross_entropy_forward(z, y)
 
 
-@pytest.mark.filterwarnings("ignore:cupyx.allow_synchronize will be removed:UserWarning")
-def test_margin_cross_entropy_on_the_gpu_runs_without_a_device_to_host_sync(xp):
+@pytest.mark.gpu
+def test_margin_cross_entropy_on_the_gpu_runs_without_a_device_to_host_sync(gpu_xp):
     # The label range check is skipped for CuPy labels (it would stop the GPU on
     # every call); no other check reads values either.
-    if xp is np:
-        pytest.skip("a device-to-host sync exists on the GPU only")
-    import cupyx
-
-    if not hasattr(cupyx, "allow_synchronize"):
-        pytest.skip("this CuPy has no cupyx.allow_synchronize to detect a sync with")
+    xp = gpu_xp
     z = xp.asarray(np.random.default_rng(0).standard_normal((5, 4)))
     y = xp.asarray(np.array([0, 1, 2, 3, 0]))
-    with cupyx.allow_synchronize(False):
+    with no_device_to_host_transfer(xp):
         loss, cache = margin_cross_entropy_forward(z, y, 0.5)
         margin_cross_entropy_backward(1.0, cache)
     expected, _ = margin_cross_entropy_forward(z.get(), y.get(), 0.5)

@@ -27,10 +27,11 @@ kernel 2, stride 2, ``ceil_mode=True`` gives 4x4 (the last window covers one
 row/column).
 
 Implementation: :func:`im2col` gathers every window as ``col[i, j]`` (a loop over
-the kh*kw offsets) and the max runs over the offsets. The forward keeps a
-boolean ``winner`` mask (kh*kw, N, C, Ho, Wo), true at the one offset that won
-each window; backward is then ``dcol = winner * dout`` and :func:`col2im` sums
-``dcol`` back onto the input.
+the kh*kw offsets) and the max runs over the offsets. The forward keeps
+``argmax`` over the offsets (N, C, Ho, Wo), the offset that won each window
+(``argmax`` returns the first maximum: PyTorch's tie rule); backward scatters
+``dout`` to that offset, ``dcol[k] = [argmax == k] * dout``, and :func:`col2im`
+sums ``dcol`` back onto the input.
 
 This is the route a reader follows and the one CuPy runs; on NumPy arrays the
 2x2 windows at stride 2 of every network here take the faster route of
@@ -43,7 +44,7 @@ from ..backend import get_array_module
 from .im2col import as_pair, col2im, im2col, output_size
 
 MaxPool2dCache = namedtuple("MaxPool2dCache", ["winner", "x_shape", "kernel_size", "stride", "padding"])
-MaxPool2dCache.__doc__ = ("winner (kh*kw, N, C, Ho, Wo) bool: the offset that won each window; "
+MaxPool2dCache.__doc__ = ("winner (N, C, Ho, Wo) int: the offset (i*kw + j) that won each window; "
                           "the input's shape and the window geometry (pairs).")
 
 
@@ -96,13 +97,8 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     xp = get_array_module(x)
     (N, C), (kh, kw) = x.shape[:2], kernel_size
     col = im2col(x, kernel_size, stride, padding, (Ho, Wo), pad_value=-xp.inf).reshape(kh * kw, N, C, Ho, Wo)
+    winner = col.argmax(axis=0)  # the first maximum of each window (PyTorch's tie rule)
     out = col.max(axis=0)
-    # winner[k]: offset k holds the max and no earlier offset did (PyTorch's tie rule).
-    winner = col == out
-    taken = xp.zeros(out.shape, dtype=bool)
-    for k in range(kh * kw):
-        winner[k] &= ~taken
-        taken |= winner[k]
     return out, MaxPool2dCache(winner, x.shape, kernel_size, stride, padding)
 
 
@@ -116,14 +112,15 @@ def max_pool2d_backward(dout, cache):
 
     Returns
     -------
-    dx : (N, C, H, W) array of ``dout.dtype``: ``col2im(winner * dout)``
+    dx : (N, C, H, W) array of ``dout.dtype``: ``col2im([winner == k] * dout)``
     """
     winner, x_shape, (kh, kw), stride, padding = cache
     check_same_device(("dout", dout), ("x", winner))
-    if tuple(dout.shape) != tuple(winner.shape[1:]):
-        raise ValueError(f"dout must have the forward output's shape {tuple(winner.shape[1:])}, "
+    if tuple(dout.shape) != tuple(winner.shape):
+        raise ValueError(f"dout must have the forward output's shape {tuple(winner.shape)}, "
                          f"got {tuple(dout.shape)}")
     xp = get_array_module(dout)
-    dcol = winner * dout  # dcol[k]: dout where offset k won its window, 0 elsewhere
+    offsets = xp.arange(kh * kw).reshape(-1, 1, 1, 1, 1)
+    dcol = (winner == offsets) * dout  # dcol[k]: dout where offset k won its window, 0 elsewhere
     dx = col2im(dcol.reshape((kh, kw) + tuple(dout.shape)), x_shape, stride, padding)
     return xp.ascontiguousarray(dx)

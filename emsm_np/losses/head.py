@@ -41,7 +41,7 @@ class EMSoftmax(Layer):
     ----------
     params["weight"] : (V, d, K) array
     terms : dict after each forward, ``"ce"`` (V,) per-classifier cross-entropy
-        and ``"diversity"`` the HSIC term D, as NumPy values
+        and ``"diversity"`` the HSIC term D (0-d), arrays on the features' device
     """
 
     def __init__(self, in_features, num_classes, ensemble=1, margin=0.0, lam=0.0,
@@ -61,13 +61,17 @@ class EMSoftmax(Layer):
         self.terms = {}
 
     def forward(self, x, y, train=True):
-        """Loss ``sum_v CE_v + lam D`` (a Python float) for features x (n, d), labels y (n,)."""
+        """Loss ``sum_v CE_v + lam D`` for features x (n, d), labels y (n,).
+
+        Returns a 0-d array on x's device: nothing is copied to the host here (on a
+        GPU each copy is a stall); ``float(loss)`` copies it when it is wanted.
+        """
         W = self.params["weight"]
         check_head_inputs(x, W, y, self.margin, self.lam, self.normalize)
         loss, terms, cache = em_softmax_forward(x, W, y, self.margin, self.lam, self.normalize)
         self._cache = cache
-        self.terms = {"ce": np.asarray(terms["ce"].tolist()), "diversity": float(terms["diversity"])}
-        return float(loss)
+        self.terms = terms
+        return loss
 
     def backward(self, dloss=1.0):
         """Store dL/dW in ``grads["weight"]`` and return dL/dx (n, d) (Eqs. 8-9)."""

@@ -1263,13 +1263,24 @@ def __dir__():
                   | {n for n in _NAMES["module"] if _implement(n) is not _MISSING})
 
 
+def _entries():
+    return {"cupy": _sys.modules[__name__], "cupy.random": random, "cupy.cuda": cuda,
+            "cupy.cuda.runtime": cuda.runtime, "cupy.cuda.curand": cuda.curand, "cupy.lib": lib,
+            "cupy.lib.stride_tricks": lib.stride_tricks}
+
+
+def install():
+    """From now on, ``import cupy`` (and its submodules) gives the double, for the rest of the
+    process (what ``EMSM_CUPY_DOUBLE=1`` does, see :mod:`emsm_np.backend`)."""
+    _sys.modules.update(_entries())
+    return _sys.modules[__name__]
+
+
 @_contextlib.contextmanager
 def installed():
     """Within the block, ``import cupy`` (and ``cupy.random``, ``cupy.cuda``, ...) gives the double, so
     emsm_np's ``get_array_module`` takes its arrays for CuPy arrays. The previous entries come back after."""
-    entries = {"cupy": _sys.modules[__name__], "cupy.random": random, "cupy.cuda": cuda,
-               "cupy.cuda.runtime": cuda.runtime, "cupy.cuda.curand": cuda.curand, "cupy.lib": lib,
-               "cupy.lib.stride_tricks": lib.stride_tricks}
+    entries = _entries()
     saved = {key: _sys.modules.get(key, _MISSING) for key in entries}
     _sys.modules.update(entries)
     try:

@@ -23,7 +23,7 @@ import traceback
 import numpy as np
 
 from .._checks import check_int
-from ..backend import get_cupy
+from ..backend import get_array_module, get_cupy
 from ..data import batches, load_dataset
 from ..models import build_network
 from ..optim import SGD, step_lr
@@ -186,7 +186,8 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
               weight_decay=cfg.weight_decay, no_decay=net.no_decay())
     augment = getattr(ds, "augment", None)
 
-    start, elapsed, loss_sum, loss_count, notes = 0, 0.0, 0.0, 0, []
+    start, elapsed, notes = 0, 0.0, []
+    watch = _LossWatch()
     ckpt_path = os.path.join(run_dir, CHECKPOINT)
     metrics_path = os.path.join(run_dir, METRICS)
     if resume:
@@ -194,7 +195,7 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
         net.load_state_dict(model_state)
         opt.load_state_dict(optim_state)
         start, elapsed = meta["iteration"], meta["elapsed"]
-        loss_sum, loss_count = meta["loss_sum"], meta["loss_count"]
+        watch = _LossWatch(meta["loss_sum"], meta["loss_count"])
         notes = list(meta.get("notes", []))
         for i, layer in _rng_layers(net):
             layer.rng.bit_generator.state = meta["rng_states"][str(i)]
@@ -206,6 +207,7 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
     chance = 1.0 / ds.num_classes
 
     def checkpoint(iteration):
+        loss_sum, loss_count, _ = watch.host()
         meta = {"iteration": iteration, "elapsed": wall(), "loss_sum": loss_sum,
                 "loss_count": loss_count, "notes": notes,
                 "rng_states": {str(i): l.rng.bit_generator.state for i, l in _rng_layers(net)}}
@@ -236,16 +238,17 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
                 try:
                     loss = _step(net, opt, xb, yb, it)
                 except TrainingDiverged as exc:
-                    _write_summary(run_dir, {"run_dir": run_dir, "status": "diverged", "iteration": it,
-                                             "message": str(exc), "notes": notes})
-                    raise
-                loss_sum += loss
-                loss_count += 1
+                    _diverged(run_dir, exc, notes)
+                watch.add(loss, it)
                 if bar is not None:
                     bar.update(1)
-                    if it % 10 == 0:
-                        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{opt.lr:g}")
+                    if it % 10 == 0:  # a logging step: the one copy of the loss to the host
+                        bar.set_postfix(loss=f"{float(loss):.4f}", lr=f"{opt.lr:g}")
                 done = it + 1
+                if done % cfg.eval_every == 0 or done == cfg.max_iter or stop.requested:
+                    loss_sum, loss_count, first_bad = watch.host()
+                    if first_bad is not None:  # the GPU's loss, watched on the device
+                        _diverged(run_dir, TrainingDiverged(first_bad, "the loss became NaN or inf", opt.lr), notes)
                 if done % cfg.eval_every == 0 or done == cfg.max_iter:
                     ev = evaluate(net, ds.x_test, ds.y_test)
                     row = {"iteration": done, "train_loss": loss_sum / max(1, loss_count),
@@ -260,7 +263,7 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
                     if note and not any(n.startswith("not learning") for n in notes):
                         notes.append(note)
                         say(note)
-                    loss_sum, loss_count = 0.0, 0
+                    watch.reset()
                     checkpoint(done)
                     result = ev
                 if stop.requested and done < cfg.max_iter:
@@ -279,6 +282,13 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
                "plots": plots, "status": status, "notes": notes}
     _write_summary(run_dir, summary)
     return summary
+
+
+def _diverged(run_dir, exc, notes):
+    """Record a divergence in the run's summary.json, then raise it."""
+    _write_summary(run_dir, {"run_dir": run_dir, "status": "diverged", "iteration": exc.iteration,
+                             "message": str(exc), "notes": notes})
+    raise exc
 
 
 def _write_summary(run_dir, summary):
@@ -339,23 +349,56 @@ class _raise_on_overflow:
 
 
 def _step(net, opt, xb, yb, iteration):
-    """One SGD step; return the loss (a float). TrainingDiverged names what went non-finite first."""
+    """One SGD step; return the loss (a 0-d array on the run's device).
+
+    On the CPU a non-finite value raises :class:`TrainingDiverged` where it
+    first appears (see :class:`_raise_on_overflow`), and the loss is checked
+    at once (reading it costs nothing there). On the GPU nothing is read here:
+    the loop watches the loss on the device (:class:`_LossWatch`).
+    """
     lr = opt.lr
     try:
         loss = net.loss(xb, yb)
-        if not np.isfinite(loss):
-            raise TrainingDiverged(iteration, f"the loss became {loss}", lr)
+        if isinstance(loss, np.ndarray) and not np.isfinite(loss):
+            raise TrainingDiverged(iteration, f"the loss became {float(loss)}", lr)
         net.backward()
         opt.step()
     except FloatingPointError as exc:
         if isinstance(exc, TrainingDiverged):
             raise
         raise TrainingDiverged(iteration, f"{_where(exc, net, opt)} made an inf or NaN ({exc})", lr) from exc
-    except ValueError as exc:  # the head refuses non-finite features (the GPU path)
+    except ValueError as exc:  # the head refuses non-finite features
         if "finite" not in str(exc):
             raise
         raise TrainingDiverged(iteration, f"the features became NaN or inf ({exc})", lr) from exc
     return loss
+
+
+class _LossWatch:
+    """The running sum of the training loss since the last evaluation, and the first
+    iteration whose loss was not finite, both kept on the loss's device: adding a
+    step copies nothing to the host (a stall on a GPU). :meth:`host` copies them, at
+    an evaluation, a checkpoint or a logging step only."""
+
+    def __init__(self, loss_sum=0.0, count=0):
+        self.total, self.count, self.first_bad = loss_sum, count, None
+
+    def add(self, loss, iteration):
+        xp = get_array_module(loss)
+        if self.first_bad is None:
+            self.first_bad = xp.full((), -1, dtype=np.int64)
+            self.total = xp.asarray(self.total, dtype=np.float64)
+        self.total = self.total + loss
+        self.first_bad = xp.where((self.first_bad < 0) & ~xp.isfinite(loss), iteration, self.first_bad)
+        self.count += 1
+
+    def host(self):
+        """``(loss sum, count, first non-finite iteration or None)``, copied to the host."""
+        bad = -1 if self.first_bad is None else int(self.first_bad)
+        return float(self.total), self.count, (bad if bad >= 0 else None)
+
+    def reset(self):
+        self.total, self.count = self.total * 0, 0
 
 
 def _where(exc, net, opt):

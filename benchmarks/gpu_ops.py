@@ -1,0 +1,90 @@
+"""Array operations (a proxy for GPU kernel launches) and device-to-host transfers per layer.
+
+Not a test: a measurement, made on the CPU under the CuPy double, which counts them
+(``EMSM_CUPY_DOUBLE=1``, :mod:`emsm_np.testing.cupy_double`). For lenet and liunet-mnist
+(EM-Softmax head V=2, m=0.3, lambda=0.01, float32) it runs one warm-up step and then one
+training step on the "GPU", and prints per layer the operations of its forward and
+backward pass, then the head and the SGD update, with the transfers of each::
+
+    EMSM_CUPY_DOUBLE=1 python benchmarks/gpu_ops.py --out docs/results/gpu_ops.md
+"""
+import argparse
+import functools
+
+import numpy as np
+
+from emsm_np.backend import get_cupy
+from emsm_np.models import build_network
+from emsm_np.optim import SGD
+
+HEAD = dict(ensemble=2, margin=0.3, lam=0.01, normalize="column")
+
+
+def counted(cp, table, key, fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with cp.counting() as c:
+            out = fn(*args, **kwargs)
+        ops, transfers = table.get(key, (0, 0))
+        table[key] = (ops + c.operations, transfers + c.transfers)
+        return out
+
+    return wrapper
+
+
+def measure(cp, name, batch):
+    net = build_network(name, num_classes=10, **HEAD, seed=0).to("gpu")
+    opt = SGD(net, lr=0.01, momentum=0.9, weight_decay=5e-4, no_decay=net.no_decay())
+    rng = np.random.default_rng(0)
+    x, y = cp.asarray(rng.random((batch, 1, 28, 28), dtype=np.float32)), cp.asarray(rng.integers(0, 10, batch))
+    table = {}
+    for i, layer in enumerate(net.features.layers):
+        label = f"{i:2d} {type(layer).__name__}"
+        layer.forward = counted(cp, table, (label, "forward"), layer.forward)
+        layer.backward = counted(cp, table, (label, "backward"), layer.backward)
+    net.head.forward = counted(cp, table, ("   head (EM-Softmax)", "forward"), net.head.forward)
+    net.head.backward = counted(cp, table, ("   head (EM-Softmax)", "backward"), net.head.backward)
+    opt.step = counted(cp, table, ("   SGD update", "forward"), opt.step)
+
+    def step():
+        net.loss(x, y)
+        net.backward()
+        opt.step()
+
+    step()
+    table.clear()
+    with cp.counting() as total:
+        step()
+    return table, total
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--out", help="also write the tables here (Markdown)")
+    args = p.parse_args()
+    cp = get_cupy()
+    if cp.__name__ != "emsm_np.testing.cupy_double":
+        raise SystemExit("run under EMSM_CUPY_DOUBLE=1: real CuPy does not count operations")
+    lines = []
+    for name in ("lenet", "liunet-mnist"):
+        table, total = measure(cp, name, args.batch)
+        lines += [f"#### {name}, batch {args.batch}: one training step", "",
+                  "| layer | forward ops | backward ops | transfers to the host |", "|---|---|---|---|"]
+        labels = sorted({label for label, _ in table})
+        for label in labels:
+            f_ops, f_tr = table.get((label, "forward"), (0, 0))
+            b_ops, b_tr = table.get((label, "backward"), (0, 0))
+            lines.append(f"| {label.strip()} | {f_ops} | {b_ops if (label, 'backward') in table else '-'} | {f_tr + b_tr} |")
+        lines += ["", f"Whole step: {total.operations} operations, {total.transfers} transfers to the host, "
+                  f"{total.uploads} uploads.", ""]
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(f"### Operations per training step on the GPU path (counted by the CuPy double)\n\n"
+                    f"`EMSM_CUPY_DOUBLE=1 python benchmarks/gpu_ops.py --out docs/results/gpu_ops.md`\n\n{text}\n")
+
+
+if __name__ == "__main__":
+    main()
