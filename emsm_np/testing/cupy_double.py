@@ -72,7 +72,7 @@ _NAMES = {key: frozenset(value) for key, value in _CUPY.items() if isinstance(va
 
 __version__ = _CUPY["cupy_version"] + "+double"
 
-_DOUBLE_ONLY = ("counts", "reset_counts", "counting", "installed")  # the double's own API, not CuPy's
+_DOUBLE_ONLY = ("counts", "reset_counts", "counting", "installed", "install")  # the double's own API, not CuPy's
 _MISSING = object()
 
 
