@@ -132,3 +132,28 @@ def test_relu_rejects_non_array_and_integer_input():
         ReLU().forward([1.0, -1.0])
     with pytest.raises(TypeError, match="x must have a floating dtype"):
         ReLU().forward(np.array([1, -1]))
+
+
+@pytest.mark.parametrize("args, exc, message", [
+    (([[1.0]], np.array([0.25])), TypeError, r"^x must be a NumPy or CuPy array, got list$"),
+    ((np.zeros((2, 3), np.int64), np.array([0.25])), TypeError, r"^x must have a floating dtype"),
+    ((np.zeros((2, 3)), [0.25]), TypeError, r"^weight must be a NumPy or CuPy array, got list$"),
+    ((np.zeros((2, 3)), np.full((1, 1), 0.25)), ValueError, r"^weight must be 1-D, got shape \(1, 1\) \(2-D\)$"),
+])
+def test_prelu_functional_rejects_bad_input_naming_the_argument(args, exc, message):
+    from emsm_np.functional.prelu import prelu_forward
+
+    with pytest.raises(exc, match=message):
+        prelu_forward(*args)
+
+
+def test_prelu_at_exactly_zero_outputs_zero_and_passes_the_slope_as_gradient():
+    """At x = 0 the local slope is a (x > 0 is false), as in PyTorch: dx = a * dout there."""
+    from emsm_np.functional.prelu import prelu_backward, prelu_forward
+
+    x = np.array([[-1.0, 0.0, 2.0]])
+    out, cache = prelu_forward(x, np.array([0.25]))
+    np.testing.assert_array_equal(out, [[-0.25, 0.0, 2.0]])
+    dx, da = prelu_backward(np.ones_like(x), cache)
+    np.testing.assert_array_equal(dx, [[0.25, 0.25, 1.0]])
+    np.testing.assert_array_equal(da, [-1.0])

@@ -253,3 +253,31 @@ def test_the_readmes_real_data_defaults_are_the_configs():
     cfg = TrainConfig().resolved()
     assert (cfg.network, cfg.dataset, cfg.loss, cfg.lr, cfg.max_iter, cfg.batch_size) == \
         ("lenet", "mnist-sample", "em-softmax", 0.05, 800, 64)
+
+
+def test_resume_accepts_the_runs_own_milestones_and_data_dir_given_again(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    run, rc = small_run(tmp_path, "--milestones", "4", "--data-dir", "data")
+    assert rc == 0
+    capsys.readouterr()
+    rc = main(["train", "--resume", str(run), "--milestones", "4", "--data-dir", "data", "--max-iter", "7",
+               "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    assert "iter 7/7" in capsys.readouterr().out
+
+
+def test_evaluate_prints_the_documented_report_and_reads_another_data_dir(tmp_path, capsys):
+    from emsm_np.data import load_dataset
+
+    run, _ = small_run(tmp_path)
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) == {"checkpoint", "iteration", "dataset", "test_accuracy", "weak_accuracy", "agreement"}
+    assert report["checkpoint"] == str(run / "checkpoint.npz") and report["dataset"] == "mnist-sample"
+    assert report["iteration"] == 6 and 0 <= report["agreement"] <= 1
+    assert load_dataset("mnist-sample").x_test.shape[0] == 2000
+    # a checkpoint file may be named instead of its run folder
+    assert main(["evaluate", str(run / "checkpoint.npz")]) == 0
+    assert json.loads(capsys.readouterr().out)["test_accuracy"] == report["test_accuracy"]

@@ -135,3 +135,30 @@ def test_assigning_rng_replaces_the_generator():
     b.rng = 1
     assert isinstance(b.rng, np.random.Generator)
     np.testing.assert_array_equal(a.forward(x), b.forward(x))
+
+
+@pytest.mark.parametrize("call, exc, message", [
+    (lambda: dropout_mask([[1.0]], 0.5), TypeError, r"^x must be a NumPy or CuPy array, got list$"),
+    (lambda: dropout_forward([[1.0]], np.ones((1, 1), bool), 0.5), TypeError, r"^x must be a NumPy or CuPy array"),
+    (lambda: dropout_forward(np.ones((1, 1)), [[True]], 0.5), TypeError, r"^mask must be a NumPy or CuPy array"),
+])
+def test_dropout_functions_reject_bad_input_naming_the_argument(call, exc, message):
+    with pytest.raises(exc, match=message):
+        call()
+
+
+def test_dropout_mask_from_a_seed_is_reproducible_and_keeps_about_1_minus_p():
+    x = np.zeros((200, 50))
+    a, b = dropout_mask(x, 0.3, rng=7), dropout_mask(x, 0.3, rng=7)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, dropout_mask(x, 0.3, rng=8))
+    assert abs(a.mean() - 0.7) < 0.02
+
+
+def test_dropout_backward_keeps_dout_dtype():
+    x = np.ones((4, 3), np.float32)
+    mask = np.array([[True, False, True]] * 4)
+    out, cache = dropout_forward(x, mask, 0.5)
+    dx = dropout_backward(np.ones((4, 3), np.float32), cache)
+    assert dx.dtype == np.float32 and out.dtype == np.float32
+    np.testing.assert_array_equal(dx, [[2.0, 0.0, 2.0]] * 4)

@@ -714,3 +714,11 @@ def test_diversity_is_a_sum_of_squares_never_negative_and_exactly_zero_for_disjo
         assert float(D) >= 0
         pairs = sum(float((G[v] * G[u]).sum()) for v in range(3) for u in range(3) if u != v)  # tr(G_v G_u)
         np.testing.assert_allclose(float(D), pairs, rtol=1e-10)
+
+
+def test_em_softmax_loss_rejects_labels_out_of_range_naming_y():
+    x, W, y = make(np, V=2)
+    y = y.copy()
+    y[0] = W.shape[2]
+    with pytest.raises(ValueError, match=r"^y must lie in \[0, "):
+        em_softmax_loss(x, W, y)

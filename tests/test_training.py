@@ -250,6 +250,7 @@ def test_divergence_names_the_layer_and_pass_where_inf_first_appears_and_warns_n
             train(small_config(lr=1e30, max_iter=30, milestones=()), tmp_path / "r", dataset=toy_digits(),
                   progress=False)
     message = str(info.value)
+    assert info.value.iteration == 1
     assert message.startswith("training diverged at iteration 1: the forward pass of layer ")
     assert "try a smaller --lr (this run: 1e+30)" in message
     assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
