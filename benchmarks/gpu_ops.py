@@ -58,6 +58,24 @@ def measure(cp, name, batch):
     return table, total
 
 
+def largest_col(name, batch, in_channels=1, size=28, num_classes=10):
+    """Bytes of the largest im2col matrix of a step (the reference route builds each convolution's whole
+    Col, kh*kw*C x N*Ho*Wo, once in the forward and once in the backward; it is freed after use)."""
+    from emsm_np.layers import Conv2d, MaxPool2d
+
+    net = build_network(name, num_classes=num_classes, in_channels=in_channels, input_size=size, **HEAD, seed=0)
+    largest, c, h = 0, in_channels, size
+    for layer in net.features.layers:
+        if isinstance(layer, Conv2d):
+            (kh, kw), (ph, _), (sy, _) = layer.kernel_size, layer.padding, layer.stride
+            h = (h + 2 * ph - kh) // sy + 1
+            largest = max(largest, kh * kw * c * batch * h * h * 4)
+            c = layer.out_channels
+        elif isinstance(layer, MaxPool2d):
+            h = -(-h // 2)
+    return largest
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch", type=int, default=64)
@@ -78,6 +96,14 @@ def main():
             lines.append(f"| {label.strip()} | {f_ops} | {b_ops if (label, 'backward') in table else '-'} | {f_tr + b_tr} |")
         lines += ["", f"Whole step: {total.operations} operations, {total.transfers} transfers to the host, "
                   f"{total.uploads} uploads.", ""]
+    lines += ["#### The largest transient buffer of a step on the GPU", "",
+              "The reference route builds each convolution's whole im2col matrix (float32), once in the forward",
+              "and once in the backward, and frees it after use; CuPy's memory pool keeps the largest for reuse.", "",
+              "| network | batch | largest im2col matrix |", "|---|---|---|"]
+    for name, batch, channels, size, classes in (("lenet", 64, 1, 28, 10), ("liunet-mnist", 64, 1, 28, 10),
+                                                 ("liunet-mnist", 256, 1, 28, 10), ("liunet-cifar10", 128, 3, 32, 10),
+                                                 ("liunet-cifar100", 128, 3, 32, 100)):
+        lines.append(f"| {name} | {batch} | {largest_col(name, batch, channels, size, classes) / 2**20:.0f} MiB |")
     text = "\n".join(lines)
     print(text)
     if args.out:
