@@ -1,7 +1,8 @@
 """The EM-Softmax head: every gradient formula of the paper against finite differences.
 
-Named after the paper's equations: Eq. 4 (soft margin), Eqs. 6-7 (HSIC), Eq. 8
-(total loss w.r.t. W_v), Eq. 9 (w.r.t. the features x).
+Named after the paper's equations: Eq. 4 (the M-Softmax loss L_M), Eq. 6 (the HSIC
+diversity sum), Eq. 8 (the EM-Softmax loss L_EM), Eq. 9 (its gradients w.r.t. W_v, whose
+diversity part lam W_v K_v is also the unnumbered gradient after Eq. 7, and w.r.t. x).
 """
 import itertools
 
@@ -254,7 +255,7 @@ def test_head_backward_scales_dx_and_the_weight_gradient_by_dloss(dloss):
     np.testing.assert_allclose(head.grads["weight"], dloss * dW1, rtol=1e-12, atol=0)
 
 
-# ---------------------------------------------------------------- Eqs. 6-7
+# ---------------------------------------------------------------- Eq. 6 and the diversity part of Eq. 9
 
 
 @pytest.mark.parametrize("V", [1, 2, 3])
@@ -290,7 +291,7 @@ def test_eq6_diversity_is_nonnegative_zero_for_a_class_blind_classifier_and_larg
 
 
 @pytest.mark.parametrize("V", [2, 3])
-def test_eq7_hsic_gradient_wrt_normalized_classifiers_matches_finite_differences(xp, V):
+def test_eq9_hsic_gradient_wrt_normalized_classifiers_matches_finite_differences(xp, V):
     _, W, _ = make(xp, V=V)
     D, cache = hsic_diversity_forward(W)
     dW = hsic_diversity_backward(1.0, cache)
@@ -300,7 +301,7 @@ def test_eq7_hsic_gradient_wrt_normalized_classifiers_matches_finite_differences
 
 @pytest.mark.parametrize("normalize", NORMALIZE)
 @pytest.mark.parametrize("V", [2, 3])
-def test_eq7_hsic_gradient_wrt_each_wv_under_each_normalization(xp, normalize, V):
+def test_eq9_hsic_gradient_wrt_each_wv_under_each_normalization(xp, normalize, V):
     _, W, _ = make(xp, V=V)
 
     def f():
@@ -454,7 +455,7 @@ CASES = list(itertools.product([1, 2, 3], [0.0, 0.5], [0.0, 0.1]))
 
 @pytest.mark.parametrize("V,margin,lam", CASES)
 @pytest.mark.parametrize("normalize", NORMALIZE)
-def test_eq8_weight_gradient_matches_finite_differences(V, margin, lam, normalize):
+def test_eq9_weight_gradient_matches_finite_differences(V, margin, lam, normalize):
     x, W, y = make(np, V=V)
     _, _, dW = em_softmax_loss(x, W, y, margin=margin, lam=lam, normalize=normalize)
     f = lambda: em_softmax_loss(x, W, y, margin=margin, lam=lam, normalize=normalize)[0]
@@ -472,7 +473,7 @@ def test_eq9_feature_gradient_matches_finite_differences(V, margin, lam):
 
 
 @pytest.mark.parametrize("V,margin,lam", [(2, 0.5, 0.1), (3, 0.0, 0.2)])
-def test_eq8_eq9_gradients_on_gpu_match_finite_differences(xp, V, margin, lam):
+def test_eq9_gradients_on_gpu_match_finite_differences(xp, V, margin, lam):
     x, W, y = make(xp, V=V)
     _, dx, dW = em_softmax_loss(x, W, y, margin=margin, lam=lam)
     f = lambda: em_softmax_loss(x, W, y, margin=margin, lam=lam)[0]
