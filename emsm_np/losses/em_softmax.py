@@ -19,6 +19,34 @@ with ``P~_v = softmax(z~_v)``, ``Y = onehot(y)``, ``M_v`` the paper's ``K_v``
 (see ``functional/hsic.py``) and ``J_v^T`` the backward of the normalisation
 (``functional/normalize.py``). Test time uses the averaged classifier
 ``W- = mean_v W_v`` without margin.
+
+The HSIC part of ``dL/dW_v``, two ways (``hsic_gradient``)::
+
+    "exact" (default)  lam * J_v^T (4 W^_v K_v)   the derivative of the loss value
+    "paper"            lam * J_v^T (W^_v K_v)     the paper's stated form, a quarter of it
+
+The paper writes the gradient as ``dL_S/dW_v + lam W_v K_v`` (the unnumbered
+text after Eq. 7, and Eq. 9). That is not the derivative of its own loss: ``W_v``
+enters ``D = sum_v tr(W_v K_v W_v^T)`` twice in its own term (``2 W_v K_v``) and
+once in the ``K_u`` of every other term (another ``2 W_v K_v``), so the exact
+gradient is ``4 lam W_v K_v``. With ``"paper"`` the loss value, its parts
+(``terms``) and ``dL/dx`` stay exactly as with ``"exact"``; only the HSIC part of
+``dW`` is divided by 4, so training with ``"paper"`` at ``lam`` is training with
+``"exact"`` at ``lam / 4`` (our default lam 0.1 is the paper's 0.4, if its authors
+trained with their stated gradient). A finite-difference check of ``"paper"``
+against the loss fails by design; it passes against the loss at ``lam / 4``.
+
+Normalisation under ``"paper"``. The paper computes ``D`` on normalised
+classifiers ("the weak classifiers W_v ... are normalized in Eq. (6)") but writes
+the gradient as if on ``W_v`` itself, without saying how it passes the
+normalisation. emsm_np reads its ``W_v K_v`` as the gradient with respect to the
+normalised ``W^_v`` and chains it through the normalisation's backward ``J_v^T``,
+as the exact route does. Then the two routes differ by exactly the factor 4
+under every ``normalize`` mode, and the paper's lam has one definite meaning in
+ours (4 times it); with ``normalize="none"`` (``J_v = I``) the update is the
+paper's ``lam W_v K_v`` literally. Adding ``W^_v K_v`` to ``dW_v`` without ``J_v^T``
+would instead push along directions (the scale of each normalised part) that
+the loss cannot see.
 """
 from ..backend import get_array_module
 from .._checks import (
@@ -45,10 +73,16 @@ __all__ = [
     "ensemble_logits",
     "diversity",
     "check_head_inputs",
+    "HSIC_GRADIENTS",
 ]
 
+HSIC_GRADIENTS = ("exact", "paper")
+# hsic_diversity_backward returns 4 dD W^_v K_v, the exact gradient; the paper's
+# stated lam W_v K_v is a quarter of it (a power of 2: the scaling is exact in floating point).
+_HSIC_SCALE = {"exact": 1.0, "paper": 0.25}
 
-def check_head_inputs(x, W, y=None, margin=0.0, lam=0.0, normalize="column"):
+
+def check_head_inputs(x, W, y=None, margin=0.0, lam=0.0, normalize="column", hsic_gradient="exact"):
     """Validate the head's inputs; raise TypeError/ValueError naming the argument."""
     check_array("x", x, ndim=2)
     check_array("W", W, ndim=3)
@@ -69,6 +103,7 @@ def check_head_inputs(x, W, y=None, margin=0.0, lam=0.0, normalize="column"):
     check_float("margin", margin, minimum=0.0)
     check_float("lam", lam, minimum=0.0)
     check_choice("normalize", normalize, NORMALIZE_MODES)
+    check_choice("hsic_gradient", hsic_gradient, HSIC_GRADIENTS)
     check_finite("x", x)
     check_finite("W", W)
 
@@ -108,7 +143,7 @@ def diversity(W, normalize="column"):
     return float(D)
 
 
-def em_softmax_forward(x, W, y, margin=0.0, lam=0.0, normalize="column"):
+def em_softmax_forward(x, W, y, margin=0.0, lam=0.0, normalize="column", hsic_gradient="exact"):
     """Forward pass without input checks: ``(loss, terms, cache)``.
 
     Parameters as :func:`em_softmax_loss`: x (n, d), W (V, d, K), y (n,).
@@ -118,9 +153,11 @@ def em_softmax_forward(x, W, y, margin=0.0, lam=0.0, normalize="column"):
     loss : 0-d array, ``sum_v CE_v + lam * D``
     terms : dict of the loss's parts on x's device: ``"ce"`` (V,) the cross-entropy
         of each weak classifier, ``"diversity"`` the HSIC term D (0-d)
-    cache : tuple ``(x, W, ce_caches, ncache, hcache, lam)``: the inputs, one
-        margin cross-entropy cache per weak classifier (its softmax probabilities
-        (n, K) and labels), the normalisation and HSIC caches (None for V = 1), and lam
+    cache : tuple ``(x, W, ce_caches, ncache, hcache, lam, hsic_gradient)``: the
+        inputs, one margin cross-entropy cache per weak classifier (its softmax
+        probabilities (n, K) and labels), the normalisation and HSIC caches (None
+        for V = 1), lam, and which HSIC gradient the backward takes ("exact" or
+        "paper"; it does not change the loss)
     """
     V = W.shape[0]
     xp = get_array_module(x, W)
@@ -137,12 +174,12 @@ def em_softmax_forward(x, W, y, margin=0.0, lam=0.0, normalize="column"):
     else:  # a single classifier has no pair to be diverse from
         D, ncache, hcache = xp.zeros((), W.dtype), None, None
     loss = ce.sum() + lam * D  # Eq. 8
-    cache = (x, W, ce_caches, ncache, hcache, lam)
+    cache = (x, W, ce_caches, ncache, hcache, lam, hsic_gradient)
     return loss, {"ce": ce, "diversity": D}, cache
 
 
 def em_softmax_backward(cache, dloss=1.0):
-    """Exact gradients ``(dx, dW)`` of the loss (Eqs. 8-9).
+    """Gradients ``(dx, dW)`` of the loss (Eq. 9): exact, or with the paper's HSIC form.
 
     Parameters
     ----------
@@ -152,21 +189,23 @@ def em_softmax_backward(cache, dloss=1.0):
     Returns
     -------
     dx : (n, d), ``sum_v dZ_v W_v^T``
-    dW : (V, d, K), ``x^T dZ_v`` plus ``lam`` times the HSIC gradient through the normalisation
+    dW : (V, d, K), ``x^T dZ_v`` plus ``lam`` times the HSIC gradient through the
+        normalisation: ``J_v^T (4 W^_v K_v)`` ("exact", the derivative of the loss) or
+        ``J_v^T (W^_v K_v)`` ("paper", as the paper states it; see the module docstring)
     """
-    x, W, ce_caches, ncache, hcache, lam = cache
+    x, W, ce_caches, ncache, hcache, lam, hsic_gradient = cache
     xp = get_array_module(x, W)
     dZ = xp.stack([margin_cross_entropy_backward(dloss, c) for c in ce_caches])  # (V, n, K)
     dx = xp.matmul(dZ, W.transpose(0, 2, 1)).sum(axis=0)  # Eq. 9: sum_v dZ_v W_v^T
     dW = xp.matmul(x.T[None], dZ)  # x^T dZ_v for each v
     if hcache is not None and lam > 0:
-        dW_hat = hsic_diversity_backward(lam * dloss, hcache)
-        dW += normalize_backward(dW_hat, ncache)  # Eq. 8: through the normalisation
+        dW_hat = hsic_diversity_backward(_HSIC_SCALE[hsic_gradient] * lam * dloss, hcache)
+        dW += normalize_backward(dW_hat, ncache)  # Eq. 9: through the normalisation
     return dx.astype(x.dtype, copy=False), dW.astype(W.dtype, copy=False)
 
 
-def em_softmax_loss(x, W, y, *, margin=0.0, lam=0.0, normalize="column"):
-    """EM-Softmax loss and its exact gradients.
+def em_softmax_loss(x, W, y, *, margin=0.0, lam=0.0, normalize="column", hsic_gradient="exact"):
+    """EM-Softmax loss and its gradients (exact by default).
 
     Parameters
     ----------
@@ -177,19 +216,23 @@ def em_softmax_loss(x, W, y, *, margin=0.0, lam=0.0, normalize="column"):
     lam : float >= 0, weight of the HSIC diversity term (Eq. 8)
     normalize : "column" | "frobenius" | "none" | "centered", how W_v is normalised inside
         the HSIC term (see ``emsm_np.functional.normalize``)
+    hsic_gradient : "exact" (default) | "paper": the HSIC part of ``dW`` is the
+        derivative of ``lam D`` (``4 lam W^_v K_v`` through the normalisation) or the
+        paper's stated ``lam W^_v K_v`` (a quarter of it); the loss is the same
 
     Returns
     -------
     loss : float, ``sum_v CE_v + lam D``
     dx : (n, d) array, ``dL/dx`` (Eq. 9)
-    dW : (V, d, K) array, ``dL/dW`` (Eq. 8), exact through the normalisation
+    dW : (V, d, K) array, ``dL/dW`` (Eq. 9), exact through the normalisation (with
+        "paper": the HSIC part a quarter of the exact one)
 
     Raises
     ------
     TypeError, ValueError
         for malformed inputs, naming the argument.
     """
-    check_head_inputs(x, W, y, margin, lam, normalize)
-    loss, _, cache = em_softmax_forward(x, W, y, float(margin), float(lam), normalize)
+    check_head_inputs(x, W, y, margin, lam, normalize, hsic_gradient)
+    loss, _, cache = em_softmax_forward(x, W, y, float(margin), float(lam), normalize, hsic_gradient)
     dx, dW = em_softmax_backward(cache)
     return float(loss), dx, dW

@@ -13,6 +13,7 @@ from ..backend import get_array_module
 from ..functional.normalize import NORMALIZE_MODES
 from ..layers.base import Layer, default_rng
 from .em_softmax import (
+    HSIC_GRADIENTS,
     check_head_inputs,
     diversity,
     em_softmax_backward,
@@ -33,6 +34,9 @@ class EMSoftmax(Layer):
     margin : float >= 0, soft margin m (Eq. 4)
     lam : float >= 0, weight of the HSIC diversity term (Eq. 8)
     normalize : "column" | "frobenius" | "none" | "centered", normalisation inside the HSIC term
+    hsic_gradient : "exact" (default, the derivative of the loss) or "paper" (the paper's
+        stated ``lam W_v K_v``, a quarter of the exact HSIC gradient; the loss value is the
+        same): see :mod:`emsm_np.losses.em_softmax`
     dtype : float32 (default) or float64
     rng : seed or numpy Generator for the initialisation; each W_v is drawn
         independently from U(-1/sqrt(d), 1/sqrt(d)) (PyTorch's Linear default)
@@ -45,7 +49,7 @@ class EMSoftmax(Layer):
     """
 
     def __init__(self, in_features, num_classes, ensemble=1, margin=0.0, lam=0.0,
-                 normalize="column", dtype=np.float32, rng=None):
+                 normalize="column", dtype=np.float32, rng=None, hsic_gradient="exact"):
         super().__init__()
         self.in_features = check_int("in_features", in_features, minimum=1)
         self.num_classes = check_int("num_classes", num_classes, minimum=2)
@@ -53,6 +57,7 @@ class EMSoftmax(Layer):
         self.margin = check_float("margin", margin, minimum=0.0)
         self.lam = check_float("lam", lam, minimum=0.0)
         self.normalize = check_choice("normalize", normalize, NORMALIZE_MODES)
+        self.hsic_gradient = check_choice("hsic_gradient", hsic_gradient, HSIC_GRADIENTS)
         dtype = check_dtype("dtype", dtype)
         bound = 1.0 / np.sqrt(self.in_features)
         W = default_rng(rng).uniform(-bound, bound, (self.ensemble, self.in_features, self.num_classes))
@@ -67,8 +72,9 @@ class EMSoftmax(Layer):
         GPU each copy is a stall); ``float(loss)`` copies it when it is wanted.
         """
         W = self.params["weight"]
-        check_head_inputs(x, W, y, self.margin, self.lam, self.normalize)
-        loss, terms, cache = em_softmax_forward(x, W, y, self.margin, self.lam, self.normalize)
+        check_head_inputs(x, W, y, self.margin, self.lam, self.normalize, self.hsic_gradient)
+        loss, terms, cache = em_softmax_forward(x, W, y, self.margin, self.lam, self.normalize,
+                                                self.hsic_gradient)
         self._cache = cache
         self.terms = terms
         return loss
@@ -99,4 +105,4 @@ class EMSoftmax(Layer):
     def extra_repr(self):
         return (f"in_features={self.in_features}, num_classes={self.num_classes}, "
                 f"ensemble={self.ensemble}, margin={self.margin}, lam={self.lam}, "
-                f"normalize={self.normalize!r}")
+                f"normalize={self.normalize!r}, hsic_gradient={self.hsic_gradient!r}")
