@@ -1,18 +1,20 @@
-"""HSIC diversity between weak classifiers (Eqs. 1, 5-7 of Wang et al. 2018).
+"""HSIC diversity between weak classifiers (Eqs. 1, 5-6 of Wang et al. 2018; its gradient, Eq. 9).
 
 With a linear kernel, the HSIC between two classifiers ``W_v, W_u`` (d, K),
 viewed as K samples (one per class column), is proportional to::
 
-    HSIC(W_v, W_u) ~ tr(K_v H K_u H),   K_v = W_v^T W_v (K, K),   H = I_K - 11^T / K
+    HSIC(W_v, W_u) = (K-1)^-2 tr(K_v H K_u H),   K_v = W_v^T W_v (K, K),   H = I_K - 11^T / K
 
-(Eq. 6; emsm_np drops the constant (K-1)^-2, which only rescales lambda).
-The cyclic property of the trace gives the form in the paper,
+(Eq. 5). Eq. 6 drops the constant (K-1)^-2 ("ignoring the scaling factor"), and
+so does emsm_np. The cyclic property of the trace gives the form in the paper,
 ``tr(W_v H W_u^T W_u H W_v^T)``. The ensemble's diversity penalty sums over
-ordered pairs::
+ordered pairs, as Eq. 6 does::
 
-    D = sum_v sum_{u != v} tr(W^_v H W^_u^T W^_u H W^_v^T)          (Eqs. 6-7)
+    D = sum_v sum_{u != v} tr(W^_v H W^_u^T W^_u H W^_v^T)          (Eq. 6)
 
-computed on the normalised classifiers ``W^_v`` (see ``normalize.py``).
+computed, as the paper says ("we use the normalized weak classifiers to compute
+the diversity"), on normalised classifiers ``W^_v``; which normalisation, the
+paper does not say (see ``normalize.py``).
 
 Implementation. Let ``C_v = W^_v H`` (each row of ``W^_v`` centred over the
 classes) and ``G_v = C_v^T C_v = H K_v H`` (K, K). Then
@@ -29,9 +31,11 @@ Gradient. ``dD/dG_v = 2 sum_{u != v} G_u = 2 (S - G_v) =: 2 M_v``; through
 
     dD/dW^_v = 4 W^_v M_v,     M_v = sum_{u != v} H W^_u^T W^_u H       (exact)
 
-The paper writes the HSIC part of the gradient as ``lambda W_v K_v`` (its
-"K_v" is our ``M_v``): the same direction on the normalised classifier, but
-without the factor 4 and without the Jacobian of the normalisation.
+The paper writes the HSIC part of the gradient as ``lambda W_v K_v`` (after
+Eq. 7 and in Eq. 9; its "K_v" is our ``M_v``): the same direction on the
+normalised classifier, but without the factor 4 (2 even with ``M_v`` held fixed)
+and without the Jacobian of the normalisation. If the authors trained with that
+form, their lambda is 4 times emsm_np's (their 0.1 is emsm_np's 0.025).
 :func:`paper_hsic_gradient` returns that form so the two can be compared.
 """
 from collections import namedtuple
@@ -68,7 +72,7 @@ def hsic_diversity_forward(W_hat):
 
 
 def hsic_diversity_backward(dD, cache):
-    """Gradient of ``D`` with respect to ``W_hat``: ``4 dD W^_v M_v`` (Eq. 7, exact).
+    """Gradient of ``D`` with respect to ``W_hat``: ``4 dD W^_v M_v`` (exact; Eq. 9 writes ``W_v K_v``).
 
     Parameters
     ----------
@@ -88,12 +92,12 @@ def hsic_diversity_backward(dD, cache):
 
 
 def paper_hsic_gradient(W_hat):
-    """The paper's form of the HSIC gradient, ``W^_v K_v`` with ``K_v = sum_{u!=v} H W^_u^T W^_u H``.
+    """The paper's HSIC gradient (Eq. 9), ``W^_v K_v`` with ``K_v = sum_{u!=v} H W^_u^T W^_u H``.
 
     This is ``hsic_diversity_backward(1, cache) / 4``: the exact gradient with
     respect to the *normalised* classifier divided by 4. The exact gradient
     with respect to the raw ``W_v`` further goes through the normalisation's
-    Jacobian (``normalize_backward``), which the paper omits.
+    Jacobian (``normalize_backward``), which the paper's stated form leaves out.
 
     Parameters
     ----------

@@ -1,11 +1,14 @@
-"""Soft-margin softmax cross-entropy (M-Softmax, Eqs. 3-4 of Wang et al. 2018).
+"""Soft-margin softmax cross-entropy (M-Softmax: the loss L_M of Eq. 4 of Wang et al. 2018,
+with the distance margin of Eq. 3).
 
 The margin ``m >= 0`` is subtracted from the target logit only::
 
     z~[i, k] = z[i, k] - m * [k == y_i]
     L        = mean_i ( logsumexp_k z~[i, k] - z~[i, y_i] )          (Eq. 4)
 
-With ``m = 0`` this is the ordinary softmax cross-entropy.
+With ``m = 0`` this is the ordinary softmax cross-entropy. The paper writes the
+loss of one sample; the mean over the batch is emsm_np's choice (the paper does
+not say mean or sum).
 
 Gradient (Eq. 4 differentiated; the margin is a constant shift, so it only
 changes the probabilities the gradient is built from)::

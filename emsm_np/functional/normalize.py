@@ -1,15 +1,16 @@
 """Normalisation of the weak classifiers before the HSIC term.
 
-The paper computes diversity between classifiers ``W_v`` (d, K) but their
-scale is free: without normalisation the HSIC penalty is minimised by
-shrinking every ``W_v`` towards zero rather than by making the classifiers
-different. emsm_np therefore measures diversity on normalised classifiers
-``W^_v``, with four choices (the first three from the issue that specified
-the head; the fourth an emsm_np extension):
+The paper normalises the classifiers for its diversity term: the HSIC of
+Eq. 6 is "value-aware", so "to avoid the scale issue, we use the normalized
+weak classifiers to compute the diversity ... W_v ... are normalized in
+Eq. (6)" (Sec. 3.2). Without it the penalty could be lowered by shrinking
+every ``W_v`` rather than by making the classifiers different. *Which*
+normalisation the paper does not say; emsm_np offers four (the first three from
+the issue that specified the head; the fourth an emsm_np extension):
 
-``"column"``    each class column ``w_k^v`` (d,) scaled to unit L2 norm
+``"column"``    each class column ``w_k^v`` (d,) scaled to unit L2 norm (the default)
 ``"frobenius"`` ``W_v / ||W_v||_F``
-``"none"``      ``W_v`` itself
+``"none"``      ``W_v`` itself (no normalisation, unlike the paper: for comparison)
 ``"centered"``  ``W_v H / ||W_v H||_F`` (an emsm_np extension, see below)
 
 Why ``"centered"``. Softmax ignores a shift common to every logit of a row, so
