@@ -12,7 +12,7 @@ EM-Softmax (V>=2, m>0, lam>0).
 
 Exact gradients (through the normalisation W -> W^)::
 
-    dL/dW_v = x^T (P~_v - Y) / n + lam * J_v^T (4 W^_v M_v)                          (Eq. 8)
+    dL/dW_v = x^T (P~_v - Y) / n + lam * J_v^T (4 W^_v M_v)                          (Eq. 9)
     dL/dx   = sum_v (P~_v - Y) W_v^T / n                                              (Eq. 9)
 
 with ``P~_v = softmax(z~_v)``, ``Y = onehot(y)``, ``M_v`` the paper's ``K_v``

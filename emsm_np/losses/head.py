@@ -80,7 +80,7 @@ class EMSoftmax(Layer):
         return loss
 
     def backward(self, dloss=1.0):
-        """Store dL/dW in ``grads["weight"]`` and return dL/dx (n, d) (Eqs. 8-9)."""
+        """Store dL/dW in ``grads["weight"]`` and return dL/dx (n, d) (Eq. 9)."""
         dx, dW = em_softmax_backward(self._require_cache(), dloss)
         self.grads["weight"][...] = dW
         self._cache = None
