@@ -52,15 +52,20 @@ rng = np.random.default_rng(0)
 # Eqs. 3-4: subtract the margin from the target logit
 # ---------------------------------------------------
 #
-# With logits :math:`z_i = x_i W` and label :math:`y_i`, the soft-margin softmax
-# (Eq. 3) lowers the target logit by :math:`m` before normalising:
+# Eq. 3 asks the target logit to win by a margin,
+# :math:`w_1^\top x \ge w_1^\top x - m > w_2^\top x`, and the paper uses
+# :math:`w_1^\top x - m` in place of :math:`w_1^\top x` during training. With
+# logits :math:`z_i = x_i W` and label :math:`y_i`, the soft-margin softmax (defined
+# in the text between Eqs. 3 and 4) therefore lowers the target logit by
+# :math:`m` before normalising:
 #
 # .. math::
 #
 #    \tilde p_{i y_i} = \frac{e^{z_{i y_i} - m}}{e^{z_{i y_i} - m} + \sum_{k \ne y_i} e^{z_{ik}}},
 #
-# and the loss (Eq. 4) is the cross-entropy of these probabilities, averaged
-# over the batch. Written with :math:`\tilde z = z - mY` (:math:`Y` the one-hot
+# and the loss (Eq. 4) is the cross-entropy of these probabilities. The paper
+# writes it for one sample; emsm_np averages it over the batch (mean or sum, the
+# paper does not say). Written with :math:`\tilde z = z - mY` (:math:`Y` the one-hot
 # matrix of the labels) it is the ordinary softmax loss of the shifted logits:
 #
 # .. math::

@@ -14,8 +14,9 @@ In this tutorial we
 * apply it to two classifiers, check that the paper's trace
   :math:`\mathrm{tr}(W_v H W_u^\top W_u H W_v^\top)` equals the kernel form and
   emsm_np's implementation, and see what makes it zero or large;
-* see why emsm_np normalises the classifiers inside the penalty (a choice of
-  emsm_np, not the paper), and what that normalisation does *not* remove;
+* see why the paper normalises the classifiers inside the penalty (which
+  normalisation, it does not say; emsm_np offers several), and what
+  normalisation does *not* remove;
 * compare the exact gradient of the penalty with the paper's
   :math:`\lambda W_v K_v`, and check each against finite differences.
 """
@@ -136,9 +137,10 @@ for name, B in pairs.items():
 #
 # the middle form being the paper's. :math:`W_v H W_u^\top = \sum_k (w^v_k -
 # \bar w^v)(w^u_k - \bar w^u)^\top` is the cross-covariance, across the classes,
-# between the class vectors of the two classifiers. The ensemble's penalty sums
-# over **ordered** pairs (each unordered pair twice) and emsm_np drops the
-# constant :math:`(K-1)^{-2}`, which only rescales :math:`\lambda`:
+# between the class vectors of the two classifiers. The paper's HSIC of two
+# classifiers (Eq. 5) carries the constant :math:`(K-1)^{-2}`; its ensemble
+# penalty (Eq. 6) drops it ("ignoring the scaling factor") and sums over
+# **ordered** pairs (each unordered pair twice), and so does emsm_np:
 #
 # .. math::
 #
@@ -192,21 +194,24 @@ for name, Wp in [("orthogonal contrasts", W_orth), ("two copies", W_copies), ("o
 assert diversity(W_orth, normalize="none") < 1e-10 and diversity(W_blind, normalize="none") < 1e-10
 
 # %%
-# Why emsm_np normalises the classifiers
-# --------------------------------------
+# Why the paper normalises the classifiers
+# ----------------------------------------
 #
-# The paper writes the penalty on :math:`W_v` itself. But :math:`D` has degree
-# 4 in the weights, :math:`D(sW) = s^4 D(W)`, while what a classifier predicts,
+# On the raw classifiers, :math:`D` has degree 4 in the weights,
+# :math:`D(sW) = s^4 D(W)`, while what a classifier predicts,
 # :math:`\arg\max_k (xW_v)_k`, does not change when :math:`W_v` is scaled by
-# :math:`s > 0`. Training can therefore lower :math:`\lambda D` by shrinking
-# every :math:`W_v`, without making the classifiers any more different.
+# :math:`s > 0`. Training could therefore lower :math:`\lambda D` by shrinking
+# every :math:`W_v`, without making the classifiers any more different. The
+# paper says as much (the HSIC term is "value-aware") and therefore uses "the
+# normalized weak classifiers to compute the diversity" (Sec. 3.2), without
+# saying which normalisation.
 #
 # emsm_np measures diversity on normalised classifiers :math:`\hat W_v`
 # (:mod:`emsm_np.functional.normalize`): ``"column"`` scales each class vector
 # to unit length (the default), ``"frobenius"`` scales :math:`W_v` to unit
-# Frobenius norm, and ``"none"`` is the paper's formula as written. The
-# cross-entropy always uses the raw :math:`W_v`. After normalisation :math:`D`
-# no longer depends on the scale:
+# Frobenius norm, and ``"none"`` does not normalise at all (unlike the paper;
+# it is there for comparison). The cross-entropy always uses the raw
+# :math:`W_v`. After normalisation :math:`D` no longer depends on the scale:
 
 scales = np.logspace(-1, 1, 9)
 D_scaled = {mode: np.array([diversity(s * W, mode) for s in scales]) for mode in MODES}
@@ -228,7 +233,8 @@ assert abs(diversity(10 * W, "column") / diversity(W, "column") - 1) < 1e-12
 # :math:`\mathbf{1}^\top H = 0`. But the normalised :math:`\hat W_v` does not:
 # as :math:`\lVert c \rVert` grows, all normalised class vectors turn towards
 # :math:`c`, :math:`\hat W_v H` shrinks, and :math:`D` falls, with the
-# classifiers unchanged. This is a property of emsm_np's normalisation; tutorial
+# classifiers unchanged. This is a property of the column and Frobenius
+# normalisations (the paper does not say which normalisation it used); tutorial
 # 04 shows that training does find and use it.
 
 x = rng.standard_normal((8, d))
@@ -292,20 +298,31 @@ print(f"centered: D(W) = {D_c0:.4f} = D(0.1 W) = D(W + 10 c 1^T)")
 #    \frac{\partial D}{\partial \hat W_v} = 4\, \hat W_v M_v, \qquad
 #    M_v = \sum_{u \ne v} H \hat W_u^\top \hat W_u H .
 #
-# The paper writes the gradient of the penalty as :math:`\lambda W_v K_v`.
+# The paper writes the gradient of the penalty as :math:`\lambda W_v K_v` (the
+# text after Eq. 7, and Eq. 9).
 # Read as emsm_np reads it (:mod:`emsm_np.functional.hsic`), that
 # :math:`K_v` is our :math:`M_v`, not the kernel matrix
 # :math:`K_v = W_v^\top W_v` of the previous sections. Two differences:
 #
 # 1. **the factor 4**: one 2 because the sum runs over ordered pairs, one
-#    because :math:`D` is quadratic in each classifier. On the paper's own
-#    formula (``"none"``) that is the only difference;
+#    because :math:`D` is quadratic in each classifier (with :math:`M_v` held
+#    fixed the derivative would still be :math:`2\hat W_v M_v`). Without
+#    normalisation (``"none"``) that is the only difference;
 # 2. **the normalisation**: once :math:`D` is measured on :math:`\hat W_v`, the
 #    gradient with respect to the parameters :math:`W_v` goes through the
 #    Jacobian of :math:`W_v \mapsto \hat W_v`. For one block :math:`w` (a column,
 #    or the whole :math:`W_v`) with norm :math:`r`,
 #    :math:`\bar w = (\bar{\hat w} - \hat w\,(\hat w \cdot \bar{\hat w})) / r`:
 #    the radial part is removed and the rest is divided by the norm.
+#
+# **What the factor 4 means for** :math:`\lambda`. The paper's losses (Eqs. 7
+# and 8) weight this same :math:`D` by :math:`\lambda`. If its authors trained
+# with their stated :math:`\lambda W_v K_v`, their update is the exact
+# gradient of :math:`(\lambda/4) D`: a :math:`\lambda` of the paper is
+# :math:`\lambda/4` in emsm_np (their working value 0.1 is emsm_np's 0.025,
+# emsm_np's 0.1 their 0.4). The paper does not say which gradient it trained
+# with; ``hsic_gradient="paper"`` (``emsm train --hsic-gradient paper``) trains
+# with its stated form.
 #
 # :func:`emsm_np.losses.paper_hsic_gradient` returns the paper's form (computed
 # on :math:`\hat W_v`); the exact gradient is
@@ -418,12 +435,14 @@ for name, err in errors.items():
 #   zero when they use orthogonal class contrasts, largest for copies. The
 #   paper's trace, the kernel form and emsm_np's
 #   :math:`\lVert S\rVert_F^2 - \sum_v \lVert G_v\rVert_F^2` agree.
-# * The paper's :math:`D` can be lowered by shrinking the classifiers; emsm_np
-#   measures it on normalised classifiers (its own choice), which removes that,
+# * On the raw classifiers :math:`D` can be lowered by shrinking them; the
+#   paper therefore measures it on normalised classifiers, without saying which
+#   normalisation. emsm_np's ``"column"`` and ``"frobenius"`` remove the scale,
 #   but not the shift :math:`W_v + c\mathbf{1}^\top`; ``normalize="centered"``
 #   removes both.
 # * The exact gradient is :math:`J_v^\top (4 \hat W_v M_v)`; the paper's
-#   :math:`\lambda W_v K_v` misses the factor 4 and the Jacobian. Only the exact
+#   :math:`\lambda W_v K_v` misses the factor 4 and the Jacobian (if its authors
+#   trained with it, their :math:`\lambda` is 4 times emsm_np's). Only the exact
 #   one passes the finite-difference check.
 #
 # Next, tutorial 04 puts the pieces together: :math:`V` weak classifiers, each

@@ -3,8 +3,8 @@ The ensemble: E-Softmax and EM-Softmax
 ======================================
 
 Tutorials 01-03 built the pieces: the softmax loss, the soft margin :math:`m`
-(Eqs. 3-4) and the HSIC diversity :math:`D` between classifiers (Eqs. 5-7).
-EM-Softmax puts them together. The last layer holds :math:`V` weak classifiers
+(Eqs. 3-4) and the HSIC diversity :math:`D` between classifiers (Eqs. 5-6).
+E-Softmax (Eq. 7) and EM-Softmax (Eq. 8) put them together. The last layer holds :math:`V` weak classifiers
 :math:`W_1, \dots, W_V \in \mathbb{R}^{d\times K}`, stored by emsm_np as one
 array of shape ``(V, d, K)``; each has its own soft-margin cross-entropy, and
 :math:`\lambda D` keeps them apart (Eq. 8):
@@ -14,14 +14,14 @@ array of shape ``(V, d, K)``; each has its own soft-margin cross-entropy, and
    L = \sum_{v=1}^{V} \mathrm{CE}_v + \lambda D, \qquad
    D = \sum_{v}\sum_{u\ne v} \mathrm{tr}\big(\hat W_v H \hat W_u^\top \hat W_u H \hat W_v^\top\big).
 
-With :math:`m = 0` this is E-Softmax, with :math:`m > 0` EM-Softmax. At test
-time the weak classifiers are averaged into one, :math:`\bar W = \frac1V
-\sum_v W_v`, used without margin.
+With :math:`m = 0` this is E-Softmax (Eq. 7), with :math:`m > 0` EM-Softmax
+(Eq. 8). At test time the weak classifiers are averaged into one,
+:math:`\bar W = \frac1V \sum_v W_v` (Sec. 4.3), used without margin.
 
 In this tutorial we
 
-* rebuild the loss and both gradients (Eq. 8 for :math:`W_v`, Eq. 9 for the
-  features :math:`x`) from the functional pieces and compare them with
+* rebuild the loss (Eq. 8) and both gradients (Eq. 9, for :math:`W_v` and for
+  the features :math:`x`) from the functional pieces and compare them with
   :func:`emsm_np.losses.em_softmax_loss`;
 * check both gradients against finite differences for :math:`V = 3`;
 * look at the averaged classifier (:meth:`EMSoftmax.predict
@@ -68,11 +68,13 @@ m, lam, normalize = 0.5, 0.1, "column"
 #
 # Each weak classifier :math:`v` has logits :math:`z_v = xW_v` and the
 # soft-margin cross-entropy of tutorial 02, :math:`\mathrm{CE}_v`, averaged over
-# the batch. The diversity term is tutorial 03's :math:`D`, measured on the
-# normalised classifiers :math:`\hat W_v` (``normalize="column"`` by default, a
-# choice of emsm_np). Two reductions are worth noticing, both choices of
-# emsm_np where the paper leaves room: the cross-entropies are **summed** over
-# the ensemble, not averaged, and :math:`D` is added once per batch.
+# the batch. The diversity term is tutorial 03's :math:`D`, measured, as the
+# paper says, on normalised classifiers :math:`\hat W_v` (which normalisation is
+# emsm_np's choice: ``normalize="column"`` by default). The cross-entropies are
+# **summed** over the ensemble, not averaged, as in Eqs. 7-8
+# (:math:`\sum_{v=1}^V`). The paper writes the loss of one sample; averaging it
+# over the batch, which adds :math:`D` once per batch, is emsm_np's choice where
+# the paper does not say mean or sum.
 
 ce_parts = [margin_cross_entropy_forward(x @ W[v], y, m) for v in range(V)]
 W_hat, ncache = normalize_forward(W, normalize)
@@ -102,8 +104,8 @@ for name, Wv, mm, ll in [("Softmax", W[:1], 0.0, 0.0), ("M-Softmax", W[:1], m, 0
     print(f"{name:10s} V={Wv.shape[0]} m={mm} lam={ll}: L = {loss_switch:.4f}")
 
 # %%
-# The gradients (Eqs. 8-9)
-# ------------------------
+# The gradients (Eq. 9)
+# ---------------------
 #
 # :math:`W_v` reaches the loss along two paths: through its own logits, and
 # through :math:`\hat W_v` in :math:`D`. Each path is one of the previous
@@ -116,8 +118,11 @@ for name, Wv, mm, ll in [("Softmax", W[:1], 0.0, 0.0), ("M-Softmax", W[:1], m, 0
 #    + \lambda \underbrace{J_v^\top \big(4\, \hat W_v M_v\big)}_{\text{tutorial 03}},
 #    \qquad \tilde P_v = \mathrm{softmax}(xW_v - mY),
 #
-# with :math:`M_v = \sum_{u\ne v} H\hat W_u^\top \hat W_u H` and
-# :math:`J_v^\top` the backward pass of the normalisation. The features reach
+# with :math:`M_v = \sum_{u\ne v} H\hat W_u^\top \hat W_u H` (the paper's
+# :math:`K_v`) and :math:`J_v^\top` the backward pass of the normalisation. The
+# paper's Eq. 9 writes the second term :math:`\lambda W_v K_v`, without the 4
+# and the Jacobian (tutorial 03: if its authors trained with that form, their
+# :math:`\lambda` is 4 times emsm_np's). The features reach
 # the loss through every classifier's logits, and :math:`D` does not depend on
 # them:
 #
@@ -171,7 +176,8 @@ assert max(errors.values()) < SMOOTH, errors
 #
 # It is *not* the same as averaging their probabilities (soft voting) or taking
 # a majority vote; those would be other choices, and emsm_np follows the
-# paper's averaged classifier.
+# paper's averaged classifier (Sec. 4.3: "we simply construct the final
+# ensemble classifier by averaging weak classifiers").
 
 head = EMSoftmax(d, K, ensemble=V, margin=m, lam=lam, dtype=np.float64, rng=0)
 x_test = rng.standard_normal((2000, d))
@@ -282,9 +288,9 @@ for lam_, r in results.items():
 # of tutorial 03: adding :math:`c_v\mathbf{1}^\top` turns all the normalised
 # class vectors towards :math:`c_v` and lowers the column-normalised :math:`D`
 # without changing any prediction, so the optimiser pays the penalty there,
-# limited only by the weight decay. The paper's unnormalised :math:`D`
-# (``"none"``) has the other way out seen in tutorial 03, shrinking the
-# classifiers:
+# limited only by the weight decay. The unnormalised :math:`D` (``"none"``,
+# which the paper does not use) has the other way out seen in tutorial 03,
+# shrinking the classifiers:
 
 for mode in ("frobenius", "none"):
     r = measure(train(1.0, normalize=mode))
@@ -328,7 +334,7 @@ show(fig, "04_ensemble")
 # * :math:`\partial L/\partial W_v = x^\top(\tilde P_v - Y)/n + \lambda
 #   J_v^\top(4\hat W_v M_v)` and
 #   :math:`\partial L/\partial x = \sum_v (\tilde P_v - Y)W_v^\top / n`
-#   (Eqs. 8-9), rebuilt here from the functional pieces and checked against
+#   (Eq. 9), rebuilt here from the functional pieces and checked against
 #   finite differences for :math:`V = 3`.
 # * Test time averages the classifiers, which equals averaging the logits;
 #   the result is one linear classifier.

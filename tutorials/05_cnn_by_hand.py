@@ -14,7 +14,8 @@ networks, one at a time, in the order "derive, check numerically, then fuse":
   channel;
 * **max-pooling**, whose gradient is routed to the maximum of each window, and
   PyTorch's ``ceil_mode`` (the 7x7 map that becomes 4x4 in LiuNet);
-* **PReLU**, the activation used by EM-Softmax's networks.
+* **PReLU**, the activation of emsm_np's LiuNets (the paper names no
+  activation; PReLU is emsm_np's choice, ReLU the L-Softmax prototxts').
 
 Each backward pass is compared with central differences by
 :mod:`emsm_np.gradcheck` in float64. The relative error is
@@ -397,7 +398,7 @@ report("max_pool2d (k3, s2, p1, ceil)", errors, KINKED)
 # -----
 #
 # The parametric ReLU (He et al., 2015) has a learned slope :math:`a` for
-# negative inputs, one per channel in the paper's networks:
+# negative inputs, one per channel in emsm_np's LiuNets:
 #
 # .. math::
 #
@@ -485,6 +486,7 @@ print("every gradient of the network matches its finite differences")
 # ---------
 #
 # :func:`emsm_np.models.build_network` assembles exactly these layers into the
-# paper's LiuNets (and a small LeNet-style CNN); tutorial 06 trains one on
+# LiuNets the paper follows (see "the paper, precisely") and a small
+# LeNet-style CNN; tutorial 06 trains one on
 # MNIST with Softmax and with EM-Softmax, and tutorial 07 runs the same code on
 # a GPU.

@@ -79,7 +79,7 @@ print("training images per class:", np.bincount(ds.y_train))
 #
 # :func:`emsm_np.models.build_network` assembles the same kind of network by
 # name (``"lenet"`` has 32 and 64 channels; the ``"liunet-*"`` networks are the
-# paper's), but the small one here trains several times faster on a CPU.
+# L-Softmax networks the paper follows), but the small one here trains several times faster on a CPU.
 # Both runs start from the same initial features (same seed).
 
 LOSSES = {"Softmax": dict(ensemble=1, margin=0.0, lam=0.0),
@@ -114,10 +114,12 @@ print(make_network(2, **LOSSES["EM-Softmax"]))
 # in train mode), ``net.backward()`` (every layer's hand-derived backward, in
 # reverse order, filling ``net.grads``) and ``opt.step()``.
 # :class:`~emsm_np.optim.SGD` is PyTorch's momentum SGD; it reads the model's
-# ``net.params`` and ``net.grads`` at every step and updates the parameters in place. As in the paper's
-# recipe, weight decay spares the batch-norm and PReLU parameters and the
-# biases (``net.no_decay()``), and the learning rate is divided by 10 late in
-# the run (:func:`~emsm_np.optim.step_lr`).
+# ``net.params`` and ``net.grads`` at every step and updates the parameters in place. Weight
+# decay spares the batch-norm and PReLU parameters and the biases
+# (``net.no_decay()``; the paper gives weight decay 5e-4 but not which
+# parameters it applies to, and emsm_np follows the L-Softmax prototxts), and,
+# as in the paper's recipe (Sec. 4.3), the learning rate is divided by 10 late
+# in the run (:func:`~emsm_np.optim.step_lr`).
 #
 # :func:`~emsm_np.data.batches` shuffles each epoch with a permutation drawn
 # from ``(seed, epoch)`` only, so both losses see exactly the same batches.
@@ -305,7 +307,8 @@ for name, net in nets.items():
 #
 #    Two dimensions are a severe bottleneck: ten classes must share 360
 #    degrees, so accuracies here stay well below what the same network reaches
-#    with a wider feature layer (the paper uses :math:`d = 256`); and a few
+#    with a wider feature layer (emsm_np's LiuNets use :math:`d = 256`, which
+#    the paper does not state but its model sizes fit); and a few
 #    hundred iterations with one seed are not enough to rank the two losses.
 #    The paper's comparison trains the LiuNets for 20,000 iterations on the
 #    full data sets.
