@@ -7,9 +7,10 @@ The update is PyTorch's ``torch.optim.SGD`` (dampening 0, no Nesterov)::
     w <- w - lr * v
 
 Parameters are updated in place, so the arrays that the layers compute with
-see the change. The paper's recipe (after L-Softmax): momentum 0.9, weight
-decay 5e-4 on weights but none on batch-norm parameters and biases, learning
-rate 0.1 divided by 10 at given iterations.
+see the change. The paper's recipe (Sec. 4.3): momentum 0.9, weight decay
+5e-4, learning rate 0.1 divided by 10 at given iterations. Which parameters
+the decay spares, the paper does not say; emsm_np follows the L-Softmax
+prototxts (none on batch-norm parameters and biases).
 
 Which arrays. ``model.to(device)`` replaces every parameter array by one on the
 new device, so an optimiser that kept the arrays it was given would go on
