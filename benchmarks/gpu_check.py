@@ -11,8 +11,9 @@ Markdown file:
 3. one training step against the same network in PyTorch on the same GPU (lenet and
    liunet-mnist, batch 64 and 256, after warm-up, each side timed to a device
    synchronisation), with the GPU memory the step holds (CuPy's memory pool);
-4. liunet-mnist on full MNIST with the paper's recipe (lr 0.1, /10 at 8k and 14k, batch
-   128), for as long as ``--train-minutes`` allows: test accuracy against wall time.
+4. liunet-mnist on full MNIST with the paper's recipe (Sec. 4.3: lr 0.1, /10 at 8k and
+   14k; batch 128, emsm_np's: the paper gives none), for as long as ``--train-minutes``
+   allows: test accuracy against wall time.
 
 Run on a CUDA machine, from the repository root (under 8 minutes on one H200)::
 
