@@ -4,7 +4,8 @@ The ensemble: E-Softmax and EM-Softmax
 
 Tutorials 01-03 built the pieces: the softmax loss, the soft margin :math:`m`
 (Eqs. 3-4) and the HSIC diversity :math:`D` between classifiers (Eqs. 5-6).
-E-Softmax (Eq. 7) and EM-Softmax (Eq. 8) put them together. The last layer holds :math:`V` weak classifiers
+E-Softmax (Eq. 7) and EM-Softmax (Eq. 8) put them together. The last layer
+holds :math:`V` weak classifiers
 :math:`W_1, \dots, W_V \in \mathbb{R}^{d\times K}`, stored by emsm_np as one
 array of shape ``(V, d, K)``; each has its own soft-margin cross-entropy, and
 :math:`\lambda D` keeps them apart (Eq. 8):
