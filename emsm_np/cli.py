@@ -1,4 +1,4 @@
-"""The ``emsm`` command line: ``emsm train`` and ``emsm evaluate``.
+"""The ``emsm`` command line: ``emsm train``, ``emsm evaluate`` and ``emsm info``.
 
 Errors in what the user typed are one line on stderr and exit status 2, not a
 traceback.
@@ -17,6 +17,7 @@ EXIT_INTERRUPTED = 130
 SWITCHES = {
     "network": "--network", "dataset": "--dataset", "data_dir": "--data-dir", "loss": "--loss",
     "ensemble": "--ensemble", "margin": "--margin", "lam": "--lam", "normalize": "--normalize",
+    "hsic_gradient": "--hsic-gradient",
     "feature_dim": "--feature-dim", "activation": "--activation", "width": "--width", "dropout": "--dropout",
     "schedule": "--schedule", "batch_size": "--batch-size", "lr": "--lr", "milestones": "--milestones",
     "max_iter": "--max-iter", "eval_every": "--eval-every", "seed": "--seed", "device": "--device",
@@ -28,6 +29,7 @@ def _parser():
     from . import __version__
     from .data.datasets import DATASET_NAMES
     from .functional.normalize import NORMALIZE_MODES
+    from .losses.em_softmax import HSIC_GRADIENTS
     from .models.configs import NETWORKS
     from .training.config import LOSSES, SCHEDULES
 
@@ -47,22 +49,30 @@ def _parser():
     t.add_argument("--network", help=f"one of {', '.join(NETWORKS)} (default: lenet)")
     t.add_argument("--width", type=int, help="filters of the first convolution, the others in proportion "
                    "(default: the network's, 32 for lenet, 64 for liunet-mnist; 48 gives the paper's LiuNet(48))")
-    t.add_argument("--dropout", type=float, help="drop probability of a dropout layer on the features "
-                   "(the paper's Table 4 adds one; it does not say p) (default: 0, none)")
+    t.add_argument("--dropout", type=float, help="drop probability of a dropout layer on the feature layer "
+                   "(Sec. 4.8, Table 4 of the paper: after the second last FC layer, the rate tuned in "
+                   "{0.3, 0.5, 0.7}) (default: 0, none)")
     t.add_argument("--dataset", help=f"one of {', '.join(DATASET_NAMES)} (default: mnist-sample, embedded)")
     t.add_argument("--data-dir", help="folder with the data files, or with a <dataset>/ folder holding them "
                    "(default: $EMSM_DATA, else a per-user cache)")
     t.add_argument("--loss", help=f"one of {', '.join(LOSSES)} (default: em-softmax)")
     t.add_argument("--margin", type=float, help="soft margin m >= 0 (Eq. 4) (default: 0.3 for m-/em-softmax, else 0)")
-    t.add_argument("--ensemble", type=int, help="number of weak classifiers V >= 1 (default: 2 for e-/em-softmax, else 1)")
-    t.add_argument("--lam", type=float, help="HSIC diversity weight lambda >= 0 (default: 0.01 for e-/em-softmax, else 0)")
+    t.add_argument("--ensemble", type=int, help="number of weak classifiers V >= 1; e-/em-softmax accept 1 "
+                   "(Fig. 2 of the paper starts there) (default: 2 for e-/em-softmax, as Sec. 4.4, else 1)")
+    t.add_argument("--lam", type=float, help="HSIC diversity weight lambda >= 0 (default: 0.1 for e-/em-softmax, "
+                   "the paper's Sec. 4.4, else 0; with the exact gradient that is the paper's 0.4 if it trained "
+                   "with its stated lambda W_v K_v, see --hsic-gradient)")
+    t.add_argument("--hsic-gradient", help=f"one of {', '.join(HSIC_GRADIENTS)}: the HSIC part of dL/dW_v is the "
+                   "exact derivative of the loss (4 lambda W_v K_v) or the paper's stated lambda W_v K_v (text after "
+                   "Eq. 7, and Eq. 9), a quarter of it; the loss value is the same (default: exact)")
     t.add_argument("--normalize", help=f"one of {', '.join(NORMALIZE_MODES)} (default: column)")
     t.add_argument("--feature-dim", type=int, help="width of the FC feature layer, 2 for feature plots "
                    "(default: 256 for LiuNets, 128 for lenet)")
     t.add_argument("--activation", help="prelu or relu (default: prelu for LiuNets, relu for lenet)")
     t.add_argument("--schedule", help=f"learning-rate preset, one of {', '.join(SCHEDULES)} (default: quick for "
                    "mnist-sample, else the paper's for the data set: mnist, cifar10 or cifar100)")
-    t.add_argument("--batch-size", type=int, help="(default: the schedule's, 128 as the L-Softmax prototxts; 64 for quick)")
+    t.add_argument("--batch-size", type=int, help="not in the paper (default: the schedule's, 128 as the L-Softmax "
+                   "prototxts, whose settings the paper says it follows; 64 for quick)")
     t.add_argument("--lr", type=float, help="base learning rate (default: the schedule's, 0.1; 0.05 for quick)")
     t.add_argument("--milestones", type=int, nargs="*", help="iterations at which the learning rate is divided "
                    "by 10 (default: the schedule's, stretched to --max-iter)")
@@ -81,6 +91,19 @@ def _parser():
     e.add_argument("--data-dir", help="(default: the run's)")
     e.add_argument("--device", default="cpu", help="cpu or gpu (default: cpu)")
     e.add_argument("--threads", type=int, help="CPU worker threads (default: $EMSM_NUM_THREADS, else every usable core)")
+
+    i = sub.add_parser("info", help="parameters and size in MB of a network (as Table 3 of the paper counts them)",
+                       description="Print a network's parameter count and its float32 size in MB (10^6 bytes), "
+                                   "which reproduces the sizes in Table 3 of the paper. Exit status 2 for bad switches.")
+    i.add_argument("--network", required=True, help=f"one of {', '.join(NETWORKS)}")
+    i.add_argument("--ensemble", type=int, default=2, help="weak classifiers V >= 1 (default: 2, emsm train's "
+                   "em-softmax; 1 for a Softmax model, Table 3's LiuNet rows)")
+    i.add_argument("--width", type=int, help="filters of the first convolution, the others in proportion "
+                   "(48/64/96: Table 3's LiuNet(48/64/96)) (default: the network's)")
+    i.add_argument("--dataset", help=f"one of {', '.join(DATASET_NAMES)}, for the classes and image shape "
+                   "(default: cifar10 or cifar100 for their LiuNets, else mnist); nothing is loaded")
+    i.add_argument("--feature-dim", type=int, help="width of the FC feature layer (default: 256 for LiuNets, 128 for lenet)")
+    i.add_argument("--activation", help="prelu or relu (default: prelu for LiuNets, relu for lenet)")
     return p
 
 
@@ -200,13 +223,25 @@ def _evaluate(args):
     return 0
 
 
+def _info(args):
+    from .training.info import format_info, network_info
+
+    try:
+        info = network_info(args.network, dataset=args.dataset, ensemble=args.ensemble, width=args.width,
+                            feature_dim=args.feature_dim, activation=args.activation)
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(_in_switches(str(exc))) from exc
+    print(format_info(info))
+    return 0
+
+
 def main(argv=None):
     from .backend import GPUUnavailableError
     from .training.loop import TrainingDiverged
 
     args = _parser().parse_args(argv)
     try:
-        if args.threads is not None:
+        if getattr(args, "threads", None) is not None:
             if args.threads < 1:
                 raise ValueError(f"--threads must be a positive integer, got {args.threads}")
             from .cpu.threads import set_num_threads
@@ -214,6 +249,8 @@ def main(argv=None):
             set_num_threads(args.threads)
         if args.command == "train":
             return _train(args)
+        if args.command == "info":
+            return _info(args)
         return _evaluate(args)
     except KeyboardInterrupt:  # outside the training loop's own handling (loading data, a second Ctrl-C)
         print("emsm: interrupted; a run keeps its last checkpoint (emsm train --resume RUN_DIR)", file=sys.stderr)

@@ -103,7 +103,8 @@ def test_version_and_every_switchs_default_in_help(capsys):
     subparsers = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
     for command, parser in subparsers.choices.items():
         for action in parser._actions:
-            if action.option_strings and action.dest not in ("help", "resume", "run_dir", "no_progress"):
+            if action.option_strings and not action.required and \
+                    action.dest not in ("help", "resume", "run_dir", "no_progress"):
                 assert "(default" in (action.help or ""), (command, action.option_strings)
     assert "(default: lenet)" in subparsers.choices["train"].format_help()
 

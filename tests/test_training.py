@@ -192,7 +192,8 @@ def test_checkpoint_is_atomic_and_corruption_names_the_file(tmp_path):
         ({"lam": -1.0}, r"lam must be >= 0.0"),
         ({"loss": "softmax", "ensemble": 3}, r"--loss softmax uses one classifier"),
         ({"loss": "e-softmax", "margin": 0.2}, r"--loss e-softmax has no margin"),
-        ({"loss": "em-softmax", "ensemble": 1}, r"--loss em-softmax is an ensemble: expected ensemble >= 2"),
+        ({"loss": "m-softmax", "ensemble": 2}, r"--loss m-softmax uses one classifier"),
+        ({"hsic_gradient": "half"}, r"hsic_gradient must be one of 'exact', 'paper'; got 'half'"),
         ({"device": "tpu"}, r"device must be one of 'cpu', 'gpu'"),
     ],
 )

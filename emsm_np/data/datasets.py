@@ -37,6 +37,13 @@ the number of classes, and ``augment`` (None, or ``augment(xb, rng)`` for traini
 
 DATASET_NAMES = ("mnist-sample", "mnist", "fashion-mnist", "cifar10", "cifar10+", "cifar100", "cifar100+")
 
+# (classes, channels, image height = width) of each data set, known without loading it
+# (``emsm info`` sizes a network for a data set that may not be downloaded).
+DATASET_SHAPES = {
+    "mnist-sample": (10, 1, 28), "mnist": (10, 1, 28), "fashion-mnist": (10, 1, 28),
+    "cifar10": (10, 3, 32), "cifar10+": (10, 3, 32), "cifar100": (100, 3, 32), "cifar100+": (100, 3, 32),
+}
+
 
 def scale_images(x):
     """uint8 (N, H, W) or (N, C, H, W) -> float32 (N, C, H, W) in [0, 1] (C = 1 if absent)."""

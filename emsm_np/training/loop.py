@@ -102,7 +102,8 @@ def build_from_config(cfg, num_classes, in_channels, input_size=None):
                          ensemble=cfg.ensemble, margin=cfg.margin, lam=cfg.lam,
                          normalize=cfg.normalize, activation=cfg.activation,
                          in_channels=in_channels, input_size=input_size, width=cfg.width,
-                         dropout=cfg.dropout, dtype=dtype, seed=cfg.seed)
+                         dropout=cfg.dropout, dtype=dtype, seed=cfg.seed,
+                         hsic_gradient=cfg.hsic_gradient)
 
 
 def _rng_layers(net):
