@@ -19,7 +19,8 @@ ACTIVATIONS = ("prelu", "relu")
 
 
 def _activation(kind, channels, dtype):
-    # PReLU as in the EM-Softmax paper (one slope per channel), ReLU as in the prototxts.
+    # PReLU (one slope per channel) is emsm_np's choice: the EM-Softmax paper names no
+    # activation. ReLU as in the L-Softmax prototxts.
     return PReLU(channels, dtype=dtype) if kind == "prelu" else ReLU()
 
 
@@ -107,11 +108,13 @@ def build_network(name="lenet", num_classes=10, feature_dim=None, ensemble=1, ma
         "liunet-cifar10", "liunet-cifar100")
     num_classes : K
     feature_dim : width d of the FC feature layer (2 for feature plots);
-        default 256 (the paper) for LiuNets, 128 for lenet
+        default 256 for LiuNets (not stated in the paper; its Table 3 sizes fit it,
+        see docs/paper.md), 128 for lenet
     ensemble, margin, lam, normalize, hsic_gradient : the head's switches (see EMSoftmax;
         hsic_gradient "paper" trains with the paper's stated lam W_v K_v, a quarter of
         the exact HSIC gradient)
-    activation : "prelu" (the paper; LiuNet default) or "relu" (prototxts; lenet default)
+    activation : "prelu" (emsm_np's choice, the paper names none; LiuNet default) or
+        "relu" (the L-Softmax prototxts; lenet default)
     in_channels : override the configuration's input channels (e.g. 3 for lenet on CIFAR)
     input_size : override the configuration's image height and width (square images;
         e.g. 28 for liunet-cifar10 on MNIST: 28 -> 14 -> 7 -> 4 before the FC layer)

@@ -1,7 +1,8 @@
 """Training configuration: the paper's recipe as presets, the loss switches, validation.
 
 Presets (learning rate 0.1 divided by 10 at the milestones, SGD momentum 0.9,
-weight decay 5e-4, after L-Softmax / EM-Softmax Sec. 4.1; batch size 128, which
+weight decay 5e-4, from the EM-Softmax paper, Sec. 4.3 (L-Softmax's released
+solvers use other steps); batch size 128, which
 the paper does not state: it is the L-Softmax prototxts' for MNIST and CIFAR,
 whose settings the paper says it follows strictly):
 
