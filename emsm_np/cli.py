@@ -48,7 +48,8 @@ def _parser():
     t.add_argument("--run-dir", help="where to write the run (default: runs/<time>-<network>-<loss>)")
     t.add_argument("--network", help=f"one of {', '.join(NETWORKS)} (default: lenet)")
     t.add_argument("--width", type=int, help="filters of the first convolution, the others in proportion "
-                   "(default: the network's, 32 for lenet, 64 for liunet-mnist; 48 gives the paper's LiuNet(48))")
+                   "(default: the network's, 32 for lenet, 64 for liunet-mnist and liunet-cifar10; with liunet-cifar10, "
+                   "48/64/96 give Table 3's LiuNet(48/64/96), whose sizes emsm info prints)")
     t.add_argument("--dropout", type=float, help="drop probability of a dropout layer on the feature layer "
                    "(Sec. 4.8, Table 4 of the paper: after the second last FC layer, the rate tuned in "
                    "{0.3, 0.5, 0.7}) (default: 0, none)")
