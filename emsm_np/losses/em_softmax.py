@@ -8,7 +8,8 @@ For features ``x`` (n, d), weak classifiers ``W`` (V, d, K) and labels ``y``::
     L      = sum_v CE_v + lam * D                                                    (Eq. 8)
 
 Switches: Softmax (V=1, m=0), M-Softmax (V=1, m>0), E-Softmax (V>=2, lam>0),
-EM-Softmax (V>=2, m>0, lam>0).
+EM-Softmax (V>=2, m>0, lam>0). V=1 with lam>0 is allowed (the first point of the
+paper's Fig. 2): one classifier has no pair, so D = 0 and lam has no effect.
 
 Exact gradients (through the normalisation W -> W^)::
 
@@ -43,7 +44,7 @@ normalisation. emsm_np reads its ``W_v K_v`` as the gradient with respect to the
 normalised ``W^_v`` and chains it through the normalisation's backward ``J_v^T``,
 as the exact route does. Then the two routes differ by exactly the factor 4
 under every ``normalize`` mode, and the paper's lam has one definite meaning in
-ours (4 times it); with ``normalize="none"`` (``J_v = I``) the update is the
+ours (the paper's lam is "exact" at lam / 4); with ``normalize="none"`` (``J_v = I``) the update is the
 paper's ``lam W_v K_v`` literally. Adding ``W^_v K_v`` to ``dW_v`` without ``J_v^T``
 would instead push along directions (the scale of each normalised part) that
 the loss cannot see.
