@@ -13,7 +13,7 @@ Entry point::
 
 Modules
 -------
-datasets   load_dataset, Dataset, the paper's preprocessing
+datasets   load_dataset, Dataset, the paper's preprocessing, split_validation
 sample     the MNIST sample shipped in the package
 idx        IDX reader (MNIST, Fashion-MNIST)
 cifar      CIFAR-10/100 "python version" reader
@@ -28,7 +28,7 @@ from .augment import crop_and_flip, random_crop_flip
 from .batches import batch_rng, batches, epoch_order, num_batches
 from .checksums import Checksum
 from .cifar import read_cifar_archive
-from .datasets import DATASET_NAMES, Dataset, load_dataset, pixel_mean, scale_images
+from .datasets import DATASET_NAMES, Dataset, load_dataset, pixel_mean, scale_images, split_validation
 from .download import default_cache_dir, download_file, fetch_files, resolve_data_dir
 from .errors import DataFileError, DataNotFoundError, DownloadError
 from .idx import parse_idx, read_idx, read_idx_images, read_idx_labels
@@ -62,4 +62,5 @@ __all__ = [
     "read_idx_labels",
     "resolve_data_dir",
     "scale_images",
+    "split_validation",
 ]

@@ -21,6 +21,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from .._checks import check_int
 from .augment import random_crop_flip
 from .cifar import read_cifar_archive
 from .download import fetch_files
@@ -57,6 +58,36 @@ def scale_images(x):
 def pixel_mean(x_train):
     """Per-pixel mean (C, H, W) of the training images (N, C, H, W), accumulated in float64."""
     return x_train.mean(axis=0, dtype=np.float64).astype(x_train.dtype)
+
+
+def split_validation(x, y, n):
+    """Hold out the last ``n`` training images as a validation split.
+
+    The split is fixed (the same images whatever the seed: no shuffling), so
+    that runs with different seeds are scored on the same images; it is taken
+    before any batching, so none of the held-out images is ever trained on.
+    The paper picks its margin m by "the one that performs best" (Sec. 4.4)
+    without saying on which images; choosing on the test set would overstate
+    the result, hence this split of the *training* set.
+
+    Parameters
+    ----------
+    x : (N, ...) training inputs
+    y : (N,) training labels
+    n : int, 0 <= n < N, images to hold out
+
+    Returns
+    -------
+    ``((x_fit, y_fit), (x_val, y_val))``: the first ``N - n`` images and the last
+    ``n`` (views, not copies; ``x_val`` is empty when ``n`` is 0).
+    """
+    n = check_int("validation", n, minimum=0)
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length, got {len(x)} images and {len(y)} labels")
+    if n >= len(x):
+        raise ValueError(f"validation must be smaller than the training set ({len(x)} images), got {n}")
+    cut = len(x) - n
+    return (x[:cut], y[:cut]), (x[cut:], y[cut:])
 
 
 def _check_pairs(name, x, y, num_classes, where):

@@ -22,6 +22,10 @@ under every preset (the networks end with FC - batch norm - activation, which
 keeps lr 0.1 stable; ``tests/test_learning.py`` checks each network and loss at
 each data set's default recipe).
 
+``validation`` > 0 holds out the last ``validation`` training images (a fixed
+split, :func:`emsm_np.data.split_validation`): they are never trained on, and
+each evaluation scores them apart from the test set (``val_accuracy``).
+
 A ``max_iter`` other than the preset's stretches the preset's milestones to the
 same fractions of the run (``mnist`` with ``max_iter=2000``: 800, 1400); explicit
 milestones must lie before ``max_iter``.
@@ -68,6 +72,7 @@ class TrainConfig:
     network: str = "lenet"
     dataset: str = "mnist-sample"
     data_dir: str = None
+    validation: int = 0  # the last N training images held out, scored apart (margin search, Sec. 4.4)
     loss: str = "em-softmax"
     ensemble: int = None
     margin: float = None
@@ -130,6 +135,7 @@ class TrainConfig:
             c.width = check_int("width", c.width, minimum=1)
         if c.feature_dim is not None:
             c.feature_dim = check_int("feature_dim", c.feature_dim, minimum=1)
+        c.validation = check_int("validation", c.validation, minimum=0)
         if c.data_dir is not None:  # absolute, so that the run resumes from any directory
             c.data_dir = os.path.abspath(os.path.expanduser(str(c.data_dir)))
         c.seed = check_int("seed", c.seed, minimum=0)

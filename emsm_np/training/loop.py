@@ -24,7 +24,7 @@ import numpy as np
 
 from .._checks import check_int
 from ..backend import get_array_module, get_cupy
-from ..data import batches, load_dataset
+from ..data import batches, load_dataset, split_validation
 from ..models import build_network
 from ..optim import SGD, step_lr
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -151,7 +151,9 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
     -------
     dict with ``run_dir``, ``iterations``, ``test_accuracy``, ``weak_accuracy``,
     ``wall_time``, ``plots``, ``status`` ("ok" or "not learning") and ``notes``
-    (the warnings printed while it ran); also written to ``summary.json``.
+    (the warnings printed while it ran), and with ``config.validation`` > 0
+    ``val_accuracy`` (on the held-out last training images) and ``validation``;
+    also written to ``summary.json``.
 
     Raises
     ------
@@ -175,6 +177,11 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
     # file or a bad switch leaves no half-made run.
     ds = dataset if dataset is not None else load_dataset(cfg.dataset, data_dir=cfg.data_dir)
     x_train, y_train = ds.x_train, ds.y_train
+    x_val = y_val = None
+    if cfg.validation >= len(x_train):
+        raise ValueError(f"--validation {cfg.validation} must be smaller than the training set ({len(x_train)} images)")
+    if cfg.validation:  # held out before any batching: never trained on
+        (x_train, y_train), (x_val, y_val) = split_validation(x_train, y_train, cfg.validation)
     if len(x_train) < cfg.batch_size:
         raise ValueError(f"--batch-size {cfg.batch_size} is larger than the training set ({len(x_train)} images)")
     net = build_from_config(cfg, ds.num_classes, x_train.shape[1], x_train.shape[2]).to(cfg.device)
@@ -205,6 +212,8 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
 
     header = ["iteration", "train_loss", "test_accuracy", "lr", "diversity", "agreement", "wall_time"]
     header += [f"weak_accuracy_{v}" for v in range(cfg.ensemble)]
+    if cfg.validation:
+        header.append("val_accuracy")
     chance = 1.0 / ds.num_classes
 
     def checkpoint(iteration):
@@ -223,7 +232,7 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
 
         bar = tqdm(total=cfg.max_iter, initial=start, desc=f"{cfg.network}/{cfg.loss}", unit="it",
                    dynamic_ncols=True)
-    result = None
+    result = val = None
     stream = _training_batches(x_train, y_train, cfg, augment, start)
     t0 = time.perf_counter()
 
@@ -257,6 +266,9 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
                            "diversity": net.head.diversity(), "agreement": ev["agreement"],
                            "wall_time": round(wall(), 3)}
                     row.update({f"weak_accuracy_{v}": a for v, a in enumerate(ev["weak_accuracy"])})
+                    if cfg.validation:
+                        val = evaluate(net, x_val, y_val)["accuracy"]
+                        row["val_accuracy"] = val
                     _write_row(metrics_path, row, header)
                     say(f"iter {done}/{cfg.max_iter}: test accuracy {100 * ev['accuracy']:.2f}%, "
                         f"train loss {row['train_loss']:.4f}, lr {opt.lr:g}, {row['wall_time']:.0f} s")
@@ -276,11 +288,16 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
 
     if result is None:  # resumed a run that had already finished
         result = evaluate(net, ds.x_test, ds.y_test)
+        if cfg.validation:
+            val = evaluate(net, x_val, y_val)["accuracy"]
     plots = plot_run(metrics_path, run_dir, title=f"{cfg.network} / {cfg.loss} on {cfg.dataset}")
     status = "not learning" if _not_learning(result["accuracy"], chance, cfg.max_iter, cfg) else "ok"
     summary = {"run_dir": run_dir, "iterations": cfg.max_iter, "test_accuracy": result["accuracy"],
                "weak_accuracy": result["weak_accuracy"], "wall_time": round(wall(), 3),
                "plots": plots, "status": status, "notes": notes}
+    if cfg.validation:
+        summary["val_accuracy"] = val
+        summary["validation"] = cfg.validation
     _write_summary(run_dir, summary)
     return summary
 

@@ -43,6 +43,8 @@ def plot_run(metrics_csv, out_dir, title=""):
     weak = sorted(k for k in (rows[0] if rows else {}) if k.startswith("weak_accuracy_"))
     for k in weak:
         ax.plot(it, [100 * r[k] for r in rows], ls="--", alpha=0.7, label=k.replace("weak_accuracy_", "weak classifier "))
+    if rows and "val_accuracy" in rows[0]:
+        ax.plot(it, [100 * r["val_accuracy"] for r in rows], marker="s", label="averaged, held-out validation")
     ax.set_xlabel("iteration")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title or "test accuracy")
