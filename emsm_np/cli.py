@@ -1,4 +1,4 @@
-"""The ``emsm`` command line: ``emsm train``, ``emsm evaluate`` and ``emsm info``.
+"""The ``emsm`` command line: ``emsm train``, ``emsm evaluate``, ``emsm info`` and ``emsm reproduce``.
 
 Errors in what the user typed are one line on stderr and exit status 2, not a
 traceback.
@@ -108,7 +108,68 @@ def _parser():
                    "(default: cifar10 or cifar100 for their LiuNets, else mnist); nothing is loaded")
     i.add_argument("--feature-dim", type=int, help="width of the FC feature layer (default: 256 for LiuNets, 128 for lenet)")
     i.add_argument("--activation", help="prelu or relu (default: prelu for LiuNets, relu for lenet)")
+    from .reproduce.experiments import EXPERIMENTS, PRESETS
+
+    r = sub.add_parser(
+        "reproduce", help="one table or figure of the paper: train every setting and seed, then tabulate",
+        description="Reproduce a table or figure of the paper: train each (data set, setting, seed), then write "
+                    "OUT/results.md (mean +- std over seeds, 95%% t interval, Welch's t against the reference "
+                    "row, the paper's number beside each), results.json, runs.csv and, for fig1/fig2, a PNG. "
+                    "Rerunning skips finished runs and resumes interrupted ones. Exit status: 0 done, 2 bad "
+                    "switches, 130 interrupted (run the same command again to resume).")
+    r.add_argument("experiment", choices=EXPERIMENTS, help="table1: Softmax / M- / E- / EM-Softmax (Table 1); "
+                   "fig1: accuracy vs lambda at V = 2; fig2: accuracy vs V at lambda = 0.1; table4: dropout on "
+                   "the feature layer; margin: m in {0.1, 0.5, 1, 5, 10} chosen on a validation split (Sec. 4.4)")
+    r.add_argument("--preset", choices=tuple(PRESETS), default="cpu", help="smoke: seconds, the embedded "
+                   "sample; cpu: lenet on MNIST, 3,000 iterations a run (table1 with 5 seeds: about 2 h on 2 "
+                   "cores); gpu: the paper's LiuNets, data sets and 20k-iteration recipe (default: cpu)")
+    r.add_argument("--seeds", type=int, help="seeds 0..N-1 per setting (default: 5; 2 for smoke)")
+    r.add_argument("--out", help="results folder (default: runs/reproduce/<experiment>-<preset>)")
+    r.add_argument("--data-dir", help="folder with the data files, or with a <dataset>/ folder holding them "
+                   "(default: $EMSM_DATA, else a per-user cache); CIFAR is never downloaded by reproduce: a "
+                   "data set not found there is reported as such")
+    r.add_argument("--dataset", action="append", choices=DATASET_NAMES, help="run on this data set instead of "
+                   "the preset's (repeat for several)")
+    r.add_argument("--device", choices=("cpu", "gpu"), help="(default: the preset's: gpu for gpu, else cpu)")
+    r.add_argument("--margin", type=float, help="m of the M-/EM-Softmax rows (default: emsm train's 0.3; the "
+                   "paper's chosen m is not given: emsm reproduce margin searches it)")
+    r.add_argument("--hsic-gradient", choices=HSIC_GRADIENTS, help="the HSIC gradient, as emsm train's "
+                   "(default: exact)")
+    r.add_argument("--threads", type=int, help="CPU worker threads (default: $EMSM_NUM_THREADS, else every usable core)")
     return p
+
+
+def _reproduce(args):
+    from .reproduce import run_experiment
+
+    if args.seeds is not None and args.seeds < 1:
+        raise ValueError(f"--seeds must be a positive integer, got {args.seeds}")
+    if args.data_dir is not None and not os.path.isdir(args.data_dir):
+        raise ValueError(f"--data-dir {args.data_dir} does not exist or is not a directory")
+    if args.margin is not None and args.margin < 0:
+        raise ValueError(f"--margin must be >= 0, got {args.margin}")
+    if args.out is not None:
+        _check_writable(args.out, "--out")
+    from .reproduce.experiments import PRESETS
+    from .training import TrainingInterrupted
+
+    seeds = args.seeds or PRESETS[args.preset].seeds
+    command = f"emsm reproduce {args.experiment} --preset {args.preset} --seeds {seeds}"
+    for switch, value in (("--out", args.out), ("--data-dir", args.data_dir), ("--device", args.device),
+                          ("--margin", args.margin), ("--hsic-gradient", args.hsic_gradient)):
+        command += f" {switch} {value}" if value is not None else ""
+    command += "".join(f" --dataset {d}" for d in args.dataset or ())
+    try:
+        report = run_experiment(args.experiment, args.preset, seeds=seeds, out=args.out,
+                                data_dir=args.data_dir, device=args.device, margin=args.margin,
+                                hsic_gradient=args.hsic_gradient, datasets=args.dataset, command=command)
+    except TrainingInterrupted as exc:
+        print(f"emsm: {exc.args[0].split(';')[0]}; run the same emsm reproduce command again to resume",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"done: {os.path.join(report['out'], 'results.md')}" +
+          (f", {report['figure']}" if report.get("figure") else ""))
+    return 0
 
 
 def _given(args):
@@ -187,13 +248,13 @@ def _train(args):
     return 0
 
 
-def _check_writable(run_dir):
+def _check_writable(run_dir, switch="--run-dir"):
     parent = os.path.dirname(os.path.abspath(run_dir))
     probe = run_dir if os.path.isdir(run_dir) else parent
     while not os.path.exists(probe):
         probe = os.path.dirname(probe)
     if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
-        raise ValueError(f"--run-dir {run_dir} cannot be written ({probe} is not a writable directory)")
+        raise ValueError(f"{switch} {run_dir} cannot be written ({probe} is not a writable directory)")
 
 
 def _evaluate(args):
@@ -255,6 +316,8 @@ def main(argv=None):
             return _train(args)
         if args.command == "info":
             return _info(args)
+        if args.command == "reproduce":
+            return _reproduce(args)
         return _evaluate(args)
     except KeyboardInterrupt:  # outside the training loop's own handling (loading data, a second Ctrl-C)
         print("emsm: interrupted; a run keeps its last checkpoint (emsm train --resume RUN_DIR)", file=sys.stderr)

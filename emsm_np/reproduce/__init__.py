@@ -1,0 +1,24 @@
+"""One command per table or figure of the paper: ``emsm reproduce EXPERIMENT``.
+
+Experiments: ``table1`` (Softmax / M- / E- / EM-Softmax), ``fig1`` (accuracy vs
+lambda at V = 2), ``fig2`` (accuracy vs V at lambda = 0.1), ``table4`` (dropout on
+the feature layer) and ``margin`` (m chosen on a held-out validation split of the
+training set). Presets ``smoke`` (seconds), ``cpu`` (lenet on MNIST, hours on two
+cores) and ``gpu`` (the paper's networks and recipe). Each writes a results folder
+with a table of mean +- std, a 95 % confidence interval and Welch's t-test against
+the reference row, beside the paper's numbers.
+
+Modules
+-------
+experiments  presets, the settings of each experiment, where the paper's number comes from
+paper        the paper's numbers, copied from its text
+runner       run_experiment: trains, resumes or skips each (data set, setting, seed)
+stats        mean, std, t interval, Welch's t-test
+report       results.md, results.json, runs.csv
+figure       the PNG of Figs. 1 and 2
+"""
+from .experiments import EXPERIMENTS, PRESETS, settings
+from .runner import run_experiment
+from .stats import summarize, welch
+
+__all__ = ["EXPERIMENTS", "PRESETS", "run_experiment", "settings", "summarize", "welch"]

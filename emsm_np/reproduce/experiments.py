@@ -1,0 +1,119 @@
+"""What each experiment trains: the presets, and the settings of each table or figure.
+
+An experiment is a list of *settings* (one row of its table, one point of its
+figure), each trained on every data set of the preset with seeds 0..N-1. A
+setting is a set of :class:`~emsm_np.training.TrainConfig` fields laid over the
+preset's base configuration.
+
+Presets
+-------
+smoke  seconds: a 4-filter lenet on the embedded MNIST sample, 12 iterations; CI runs it.
+cpu    lenet on the full MNIST, 3,000 iterations at batch 128 (lr 0.1, divided by 10 at
+       1,800 and 2,550: 60 % and 85 %), evaluated at 1,000, 2,000 and 3,000. At about
+       0.10-0.15 s an iteration on two cores, one run takes 5-8 minutes and Table 1 with
+       5 seeds (20 runs) about two hours. Not the paper's network or length.
+gpu    the paper's: LiuNet (liunet-mnist, liunet-cifar10, liunet-cifar100) and the
+       recipe of Sec. 4.3 (20k iterations, lr 0.1 divided by 10 at 8k/14k, 12k/15k for
+       CIFAR100), on the paper's data sets, on a GPU.
+
+The paper is silent on the batch size (128 here, the L-Softmax prototxts'), on the
+images m is selected on (the last 10,000 training images of MNIST, 5,000 of CIFAR
+here) and on anything like the cpu preset.
+"""
+from collections import namedtuple
+
+from .paper import TABLE1, TABLE4, paper_key
+
+EXPERIMENTS = ("table1", "fig1", "fig2", "table4", "margin")
+
+Setting = namedtuple("Setting", ["key", "label", "fields", "x"])
+Setting.__doc__ = """One row of a table or point of a figure: a directory name, a label, the
+TrainConfig fields it sets, and its x value in a figure (lambda, V, m; None in a table)."""
+
+Preset = namedtuple("Preset", ["name", "datasets", "base", "grids", "device", "seeds", "seconds_per_iteration"])
+
+_CIFAR = ("cifar10", "cifar100")
+_NETWORK = {"mnist-sample": "lenet", "mnist": "liunet-mnist", "fashion-mnist": "liunet-mnist",
+            "cifar10": "liunet-cifar10", "cifar10+": "liunet-cifar10",
+            "cifar100": "liunet-cifar100", "cifar100+": "liunet-cifar100"}
+
+PRESETS = {
+    "smoke": Preset(
+        "smoke", {e: ("mnist-sample",) for e in EXPERIMENTS},
+        lambda ds: dict(network="lenet", width=4, feature_dim=8, batch_size=32, lr=0.05, max_iter=12,
+                        milestones=(8,), eval_every=6, validation=2000),
+        {"fig1": (0.0, 0.1, 30.0), "fig2": (1, 2, 4), "table4": (0.5,), "margin": (0.1, 1.0, 10.0)},
+        "cpu", 2, None),
+    "cpu": Preset(
+        "cpu", {e: ("mnist",) for e in EXPERIMENTS},
+        lambda ds: dict(network="lenet", schedule="mnist", batch_size=128, lr=0.1, max_iter=3000,
+                        milestones=(1800, 2550), eval_every=1000, validation=10000),
+        {"fig1": (0.0, 0.01, 0.1, 1.0, 10.0, 30.0), "fig2": (1, 2, 3, 5, 10), "table4": (0.3, 0.5, 0.7),
+         "margin": (0.1, 0.5, 1.0, 5.0, 10.0)},
+        "cpu", 5, 0.125),
+    "gpu": Preset(
+        "gpu", {"table1": ("mnist", "cifar10", "cifar10+", "cifar100", "cifar100+"), "fig1": _CIFAR,
+                "fig2": _CIFAR, "table4": _CIFAR, "margin": ("mnist",) + _CIFAR},
+        lambda ds: dict(network=_NETWORK[ds], validation=10000 if "mnist" in ds else 5000),
+        {"fig1": (0.0, 0.001, 0.01, 0.1, 1.0, 10.0, 30.0), "fig2": tuple(range(1, 11)),
+         "table4": (0.3, 0.5, 0.7), "margin": (0.1, 0.5, 1.0, 5.0, 10.0)},
+        "gpu", 5, None),
+}
+
+
+def settings(experiment, preset):
+    """The settings of ``experiment`` under ``preset`` (a :class:`Preset`), in table order."""
+    grid = preset.grids.get(experiment)
+    if experiment == "table1":
+        return [Setting(loss, label, {"loss": loss}, None) for loss, label in
+                (("softmax", "Softmax"), ("m-softmax", "M-Softmax"), ("e-softmax", "E-Softmax"),
+                 ("em-softmax", "EM-Softmax"))]
+    if experiment == "fig1":
+        return [Setting(f"lam-{lam:g}", f"λ = {lam:g}", {"loss": "em-softmax", "ensemble": 2, "lam": lam}, lam)
+                for lam in grid]
+    if experiment == "fig2":
+        return [Setting(f"V-{v}", f"V = {v}", {"loss": "em-softmax", "ensemble": v, "lam": 0.1}, v) for v in grid]
+    if experiment == "table4":
+        out = []
+        for loss, label in (("softmax", "Softmax"), ("em-softmax", "EM-Softmax")):
+            out.append(Setting(loss, label, {"loss": loss}, None))
+            out += [Setting(f"{loss}-dropout-{p:g}", f"{label}+Dropout {p:g}", {"loss": loss, "dropout": p}, None)
+                    for p in grid]
+        return out
+    if experiment == "margin":
+        return [Setting(f"m-{m:g}", f"m = {m:g}", {"loss": "em-softmax", "margin": m}, m) for m in grid]
+    raise ValueError(f"experiment must be one of {', '.join(EXPERIMENTS)}, got {experiment!r}")
+
+
+def reference(experiment, rows):
+    """The key of the setting each other one is tested against (Welch's t).
+
+    Softmax in the tables; lambda = 0 in Fig. 1 (the paper's "lambda != 0 vs lambda = 0");
+    V = 1 in Fig. 2; in the margin search, the chosen m (is the choice distinguishable?).
+    """
+    if experiment in ("table1", "table4"):
+        return "softmax"
+    return rows[0].key if experiment in ("fig1", "fig2") else None
+
+
+def paper_number(experiment, setting, dataset):
+    """``(number or None, where it comes from)``: the paper's accuracy (%) for one of our rows."""
+    pk = paper_key(dataset)
+    em = TABLE1["em-softmax"].get(pk)
+    if experiment == "table1":
+        value = TABLE1[setting.key].get(pk)
+        return value, "Table 1" if value is not None else "not in Table 1"
+    if experiment in ("fig1", "fig2"):
+        fig = "Fig. 1" if experiment == "fig1" else "Fig. 2"
+        at_table1 = setting.fields["lam"] == 0.1 and setting.fields["ensemble"] == 2
+        if at_table1 and em is not None:
+            return em, "Table 1 EM-Softmax (λ = 0.1, V = 2)"
+        return None, f"{fig}: plot only, not in the text"
+    if experiment == "table4":
+        loss = setting.fields["loss"]
+        key = loss + ("+dropout" if setting.fields.get("dropout") else "")
+        value = TABLE4[key].get(pk)
+        if value is None:
+            return None, "Table 4 has CIFAR only"
+        return value, "Table 4" + (", its best rate (not named)" if setting.fields.get("dropout") else "")
+    return None, "not reported (Sec. 4.4)"

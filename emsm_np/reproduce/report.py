@@ -1,0 +1,187 @@
+"""The results folder of an experiment: ``results.md`` (the table beside the paper's numbers),
+``results.json``, ``runs.csv`` (one row per run) and, for the figures, ``<experiment>.png``."""
+import csv
+import json
+import os
+
+from .experiments import paper_number, reference, settings
+from .paper import FIG1_TEXT, FIG2_TEXT, MARGIN_TEXT, TABLE1, paper_key
+from .stats import summarize, welch
+
+TITLES = {
+    "table1": "Table 1: Softmax, M-Softmax, E-Softmax and EM-Softmax",
+    "fig1": "Fig. 1: accuracy vs λ (EM-Softmax, V = 2)",
+    "fig2": "Fig. 2: accuracy vs the ensemble number V (EM-Softmax, λ = 0.1)",
+    "table4": "Table 4: dropout on the feature layer",
+    "margin": "The margin m, chosen on a validation split (Sec. 4.4)",
+}
+ABOUT = {
+    "table1": "Table 1 of the paper (Sec. 4.5); its Softmax row is cropped from L-Softmax (marked * there).",
+    "fig1": FIG1_TEXT, "fig2": FIG2_TEXT,
+    "table4": "Table 4 of the paper (Sec. 4.8): dropout after the second last FC layer, its rate tuned in "
+              "{0.3, 0.5, 0.7} (which rate won is not given), λ = 0.1.",
+    "margin": MARGIN_TEXT,
+}
+
+
+def _pct(values):
+    return [100 * v for v in values if v is not None]
+
+
+def _mean_std(s):
+    if s.n == 0:
+        return "—"
+    return f"{s.mean:.2f} ± {s.std:.2f}" if s.n > 1 else f"{s.mean:.2f} (1 seed)"
+
+
+def _ci(s):
+    return f"[{s.ci_low:.2f}, {s.ci_high:.2f}]" if s.n > 1 else "n/a (1 seed)"
+
+
+def _test(values, ref_values, is_ref):
+    if is_ref:
+        return "(reference)", ""
+    if len(values) < 2 or len(ref_values) < 2:
+        return "n/a (1 seed)", "n/a"
+    res = welch(values, ref_values)
+    return ("n/a (no spread)", "n/a") if res is None else (f"{res[0]:.2f}", f"{res[1]:.3g}")
+
+
+def _rows(experiment, rows, dataset, results):
+    """Per setting: label, x, test and validation values (%), their summaries, the paper's number."""
+    out = []
+    for s in rows:
+        mine = [r for r in results if r["dataset"] == dataset and r["setting"] == s.key]
+        ok = [r for r in mine if r["status"] != "diverged"]
+        test, val = _pct(r["test_accuracy"] for r in ok), _pct(r["val_accuracy"] for r in ok)
+        paper, source = paper_number(experiment, s, dataset)
+        out.append({"key": s.key, "label": s.label, "x": s.x, "test": test, "val": val,
+                    "diverged": len(mine) - len(ok), "summary": summarize(test), "val_summary": summarize(val),
+                    "paper": paper, "paper_source": source})
+    return out
+
+
+def _table(data, ref):
+    ref_row = next(r for r in data if r["key"] == ref)
+    lines = [f"| setting | seeds | test accuracy, mean ± std (%) | 95 % CI (%) | paper (%) | paper's source "
+             f"| Δ mean vs {ref_row['label']} (pp) | Welch's t vs {ref_row['label']} | p |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in data:
+        s = r["summary"]
+        t, p = _test(r["test"], ref_row["test"], r["key"] == ref)
+        r["welch_t"], r["welch_p"] = t, p
+        delta = (f"{s.mean - ref_row['summary'].mean:+.2f}" if s.n and ref_row["summary"].n and r["key"] != ref
+                 else "")
+        paper = f"{r['paper']:.2f}" if r["paper"] is not None else ""
+        seeds = f"{s.n}" + (f" ({r['diverged']} diverged)" if r["diverged"] else "")
+        lines.append(f"| {r['label']} | {seeds} | {_mean_std(s)} | {_ci(s)} | {paper} | {r['paper_source']} "
+                     f"| {delta} | {t} | {p} |")
+    return lines
+
+
+def _margin_table(data):
+    found = [r for r in data if r["val_summary"].n]
+    chosen = max(found, key=lambda r: r["val_summary"].mean) if found else None
+    lines = ["| m | seeds | validation accuracy, mean ± std (%) | 95 % CI (%) | Welch's t vs chosen m (validation) "
+             "| p | test accuracy, mean ± std (%) | 95 % CI (%) | paper (%) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in data:
+        v, s = r["val_summary"], r["summary"]
+        is_chosen = r is chosen
+        t, p = _test(r["val"], chosen["val"] if chosen else [], is_chosen)
+        r["welch_t"], r["welch_p"], r["chosen"] = t, p, is_chosen
+        label = f"**{r['label']}** (chosen)" if is_chosen else r["label"]
+        lines.append(f"| {label} | {v.n} | {_mean_std(v)} | {_ci(v)} | {t} | {p} | {_mean_std(s)} | {_ci(s)} "
+                     f"| {r['paper_source']} |")
+    return lines, chosen
+
+
+def write_report(out, experiment, preset, seeds, runs, results, missing, command, hsic_gradient):
+    """Write the results folder of one experiment; return what ``results.json`` holds."""
+    os.makedirs(out, exist_ok=True)
+    rows = settings(experiment, preset)
+    datasets = list(dict.fromkeys(ds for ds, _, _, _ in runs))
+    cfg = runs[0][3]
+    lines = [f"# {TITLES[experiment]} ({preset.name} preset)", "",
+             f"Command: `{command}`", "",
+             f"Preset {preset.name}: {_recipe(runs)}; seeds 0 to {seeds - 1}, one run each. "
+             "λ is applied with the " + ("exact HSIC gradient (4 λ W_v K_v): the paper's λ is 4 times this if it "
+                                          "trained with its stated λ W_v K_v (see --hsic-gradient)."
+                                          if hsic_gradient == "exact" else "paper's stated HSIC gradient λ W_v K_v."),
+             "", f"The paper: {ABOUT[experiment]}", "",
+             "Accuracy: of the averaged classifier (Sec. 4.3) on the test set at the end of each run, in per "
+             "cent. Mean ± sample standard deviation over seeds; 95 % CI: the t interval; Welch's t: two-sided "
+             "(scipy.stats.ttest_ind, equal_var=False) against the reference row. Nothing is corrected for "
+             "multiple comparisons." + (" The margin search trains on the training images less the "
+                                        "validation split and picks the m of the best mean validation accuracy; "
+                                        "its Welch's t compares validation accuracies." if experiment == "margin"
+                                        else ""),
+             "", f"Unless a row says otherwise: M-/EM-Softmax m = {_margin(runs)}, E-/EM-Softmax V = 2 and "
+                 "λ = 0.1 (Sec. 4.4), normalisation " + cfg.normalize + "."]
+    if cfg.dataset == "mnist-sample":
+        lines += ["", "Smoke preset: seconds of training on the embedded MNIST sample, to test the machinery; "
+                      "its numbers say nothing about the paper's (shown beside them: full MNIST)."]
+    report = {"experiment": experiment, "preset": preset.name, "seeds": seeds, "command": command, "datasets": {}}
+    for ds in datasets:
+        lines += ["", f"## {ds}", ""]
+        if ds in missing:
+            lines += ["Data not found, not run (emsm reproduce downloads MNIST only):", "", "```text",
+                      missing[ds], "```"]
+            report["datasets"][ds] = {"missing": missing[ds]}
+            continue
+        data = _rows(experiment, rows, ds, results)
+        entry = {}
+        if experiment == "margin":
+            table, chosen = _margin_table(data)
+            lines += table
+            if chosen is not None:
+                s, em = chosen["summary"], TABLE1["em-softmax"].get(paper_key(ds))
+                lines += ["", f"Chosen on the validation split (the last {cfg.validation:,} training images, never "
+                              f"trained on): {chosen['label']}. Its test accuracy: {_mean_std(s)} %, 95 % CI "
+                              f"{_ci(s)}; trained on the other training images." +
+                              (f" The paper's EM-Softmax on {paper_key(ds)}, with its own chosen m (not given): "
+                               f"{em:.2f} % (Table 1)." if em is not None else "")]
+                entry["chosen"] = chosen["key"]
+        else:
+            lines += _table(data, reference(experiment, rows))
+        entry["rows"] = [{"key": r["key"], "label": r["label"], "x": r["x"], "test_accuracy": r["test"],
+                          "val_accuracy": r["val"], "diverged": r["diverged"],
+                          **{k: v for k, v in r["summary"]._asdict().items()},
+                          "val_mean": r["val_summary"].mean, "paper": r["paper"], "paper_source": r["paper_source"],
+                          "welch_t": r.get("welch_t"), "welch_p": r.get("welch_p")} for r in data]
+        report["datasets"][ds] = entry
+    if experiment in ("fig1", "fig2"):
+        from .figure import plot_sweep
+
+        png = plot_sweep(os.path.join(out, f"{experiment}.png"), experiment, report)
+        lines += ["", f"![{TITLES[experiment]}]({experiment}.png)" if png else "No figure: no data set was found."]
+        report["figure"] = png
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    with open(os.path.join(out, "runs.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["dataset", "setting", "seed", "status", "test_accuracy", "val_accuracy",
+                                          "wall_time", "run_dir"])
+        w.writeheader()
+        w.writerows(results)
+    report["out"] = os.path.abspath(out)
+    return report
+
+
+def _margin(runs):
+    ms = sorted({cfg.margin for _, s, _, cfg in runs if cfg.loss in ("m-softmax", "em-softmax")
+                 and "margin" not in s.fields})
+    if not ms:
+        return "as in each row"
+    return ", ".join(f"{m:g}" for m in ms) + (" (emsm_np's default: the paper's chosen m is not given; "
+                                               "emsm reproduce margin searches it)" if ms == [0.3] else "")
+
+
+def _recipe(runs):
+    nets = sorted({(ds, cfg.network) for ds, _, _, cfg in runs})
+    cfg = runs[0][3]
+    ms = ", ".join(f"{m:,}" for m in cfg.milestones)
+    return (", ".join(f"{net} on {ds}" for ds, net in nets) + f", {cfg.max_iter:,} iterations at batch "
+            f"{cfg.batch_size}, SGD lr {cfg.lr:g} divided by 10 at {ms} (momentum {cfg.momentum:g}, weight decay "
+            f"{cfg.weight_decay:g}), on the {cfg.device}")
