@@ -1,0 +1,167 @@
+"""emsm reproduce: every experiment in the smoke preset, resume and skip, bad switches, the statistics."""
+import csv
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+import emsm_np.reproduce.runner as runner
+from emsm_np.cli import main
+from emsm_np.reproduce import EXPERIMENTS, PRESETS, run_experiment, settings, summarize, welch
+from emsm_np.reproduce.paper import TABLE1
+from emsm_np.training import TrainingInterrupted
+
+SEEDS = 2
+
+
+@pytest.fixture(scope="module")
+def smoke_results(tmp_path_factory):
+    """Each experiment run once in the smoke preset with 2 seeds, through the command line."""
+    root = tmp_path_factory.mktemp("reproduce")
+    codes = {e: main(["reproduce", e, "--preset", "smoke", "--seeds", str(SEEDS), "--out", str(root / e)])
+             for e in EXPERIMENTS}
+    return root, codes
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_each_experiment_writes_its_table_with_ci_welch_and_the_paper(experiment, smoke_results):
+    root, codes = smoke_results
+    out = root / experiment
+    assert codes[experiment] == 0
+    table = (out / "results.md").read_text()
+    assert "95 % CI (%)" in table and "Welch's t vs" in table and "paper (%)" in table
+    assert "(reference)" in table
+    rows = list(csv.DictReader(open(out / "runs.csv")))
+    grid = settings(experiment, PRESETS["smoke"])
+    assert len(rows) == len(grid) * SEEDS and {r["seed"] for r in rows} == {"0", "1"}
+    report = json.loads((out / "results.json").read_text())
+    got = report["datasets"]["mnist-sample"]["rows"]
+    assert [r["key"] for r in got] == [s.key for s in grid]
+    for r in got:
+        assert r["n"] == SEEDS and r["ci_low"] < r["mean"] < r["ci_high"]
+        assert r["welch_p"] == "" or 0 <= float(r["welch_p"]) <= 1
+    png = out / f"{experiment}.png"
+    assert png.is_file() == (experiment in ("fig1", "fig2"))
+    if png.is_file():
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({experiment}.png)" in table
+
+
+def test_table1_puts_the_papers_mnist_numbers_beside_ours(smoke_results):
+    report = json.loads((smoke_results[0] / "table1" / "results.json").read_text())
+    rows = report["datasets"]["mnist-sample"]["rows"]
+    assert [r["paper"] for r in rows] == [TABLE1[k]["mnist"] for k in ("softmax", "m-softmax", "e-softmax", "em-softmax")]
+    assert all(r["paper_source"] == "Table 1" for r in rows)
+
+
+def test_margin_search_scores_m_on_held_out_training_images_only(smoke_results):
+    out = smoke_results[0] / "margin"
+    report = json.loads((out / "results.json").read_text())["datasets"]["mnist-sample"]
+    best = max(report["rows"], key=lambda r: r["val_mean"])
+    assert report["chosen"] == best["key"]
+    for r in report["rows"]:
+        assert len(r["val_accuracy"]) == SEEDS
+    cfg = json.loads((out / "mnist-sample" / "m-1" / "seed-0" / "config.json").read_text())
+    assert cfg["validation"] == 2000 and cfg["margin"] == 1.0
+    assert "chosen" in (out / "results.md").read_text()
+    other = json.loads((smoke_results[0] / "table1" / "mnist-sample" / "softmax" / "seed-0" / "config.json").read_text())
+    assert other["validation"] == 0  # only the margin search holds images out
+
+
+def test_a_second_invocation_trains_nothing(smoke_results, monkeypatch, capsys):
+    def refuse(*a, **k):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(runner, "train", refuse)
+    out = smoke_results[0] / "fig2"
+    before = (out / "results.md").read_text()
+    assert main(["reproduce", "fig2", "--preset", "smoke", "--seeds", str(SEEDS), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.count("done before, skipped") == len(settings("fig2", PRESETS["smoke"])) * SEEDS
+    assert (out / "results.md").read_text() == before
+
+
+def test_an_interrupted_run_resumes_to_the_uninterrupted_numbers(tmp_path):
+    def interrupt_at_first_evaluation(message):
+        if "iter 6/12" in message:
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C does: finish the step, checkpoint, stop
+
+    with pytest.raises(TrainingInterrupted):
+        run_experiment("table1", "smoke", seeds=1, out=str(tmp_path / "cut"), log=interrupt_at_first_evaluation)
+    first = tmp_path / "cut" / "mnist-sample" / "softmax" / "seed-0"
+    assert (first / "checkpoint.npz").is_file() and not (first / "summary.json").exists()
+
+    said = []
+    cut = run_experiment("table1", "smoke", seeds=1, out=str(tmp_path / "cut"), log=said.append)
+    assert any("Softmax / seed 0" in m and "(resumed" in m for m in said)
+    whole = run_experiment("table1", "smoke", seeds=1, out=str(tmp_path / "whole"), log=lambda m: None)
+    assert cut["datasets"] == whole["datasets"]
+
+
+def test_an_out_folder_with_runs_of_another_configuration_is_refused(smoke_results, capsys):
+    rc = main(["reproduce", "table1", "--preset", "smoke", "--seeds", "1", "--margin", "0.5",
+               "--out", str(smoke_results[0] / "table1")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--out" in err and "another configuration" in err and "margin 0.3 (wanted 0.5)" in err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["table1", "--seeds", "0"], "--seeds must be a positive integer, got 0"),
+    (["table1", "--data-dir", "/nonexistent/emsm"], "--data-dir /nonexistent/emsm does not exist"),
+    (["table1", "--margin", "-1"], "--margin must be >= 0, got -1.0"),
+    (["margin", "--margin", "0.5"], "--margin: the margin experiment searches m itself"),
+    (["table1", "--preset", "tpu"], "argument --preset: invalid choice: 'tpu'"),
+    (["table1", "--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
+    (["table9"], "argument experiment: invalid choice: 'table9'"),
+    (["table1", "--dataset", "svhn"], "argument --dataset: invalid choice: 'svhn'"),
+])
+def test_bad_switches_exit_2_naming_the_switch(args, message, tmp_path, capsys):
+    try:
+        rc = main(["reproduce"] + args + ["--out", str(tmp_path / "r")])
+    except SystemExit as exc:  # argparse's own errors
+        rc = exc.code
+    assert rc == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_interrupted_reproduce_exits_130(monkeypatch, tmp_path, capsys):
+    def interrupted(*a, **k):
+        raise TrainingInterrupted("somewhere", 6)
+
+    monkeypatch.setattr("emsm_np.reproduce.run_experiment", interrupted)
+    assert main(["reproduce", "table1", "--preset", "smoke", "--out", str(tmp_path / "r")]) == 130
+    assert "run the same emsm reproduce command again to resume" in capsys.readouterr().err
+
+
+def test_a_data_set_not_found_is_reported_not_downloaded(tmp_path):
+    report = run_experiment("fig2", "smoke", seeds=1, out=str(tmp_path / "r"), data_dir=str(tmp_path),
+                            datasets=["cifar10"], log=lambda m: None)
+    assert "missing data file" in report["datasets"]["cifar10"]["missing"]
+    assert "Data not found, not run" in (tmp_path / "r" / "results.md").read_text()
+    assert report["figure"] is None and not list(tmp_path.glob("cifar10*"))
+
+
+def test_confidence_interval_is_the_t_interval_and_welch_is_scipys():
+    s = summarize([1.0, 2.0, 3.0])
+    half = sps.t.ppf(0.975, 2) * 1.0 / np.sqrt(3)  # std 1 over 3 values
+    assert s.n == 3 and s.mean == 2.0 and s.std == 1.0
+    assert np.isclose(s.ci_low, 2 - half) and np.isclose(s.ci_high, 2 + half) and np.isclose(half, 2.484, atol=1e-3)
+    a, b = [1.0, 2.0, 3.0], [2.0, 4.0, 6.0, 8.0]
+    v1, v2 = np.var(a, ddof=1) / 3, np.var(b, ddof=1) / 4
+    t = (2.0 - 5.0) / np.sqrt(v1 + v2)
+    df = (v1 + v2) ** 2 / (v1 ** 2 / 2 + v2 ** 2 / 3)  # Welch-Satterthwaite
+    assert np.allclose(welch(a, b), (t, 2 * sps.t.sf(abs(t), df)))
+    assert summarize([5.0]) == (1, 5.0, None, None, None) and welch([5.0], [1.0, 2.0]) is None
+    assert welch([1.0, 1.0], [1.0, 1.0]) is None  # no spread: no test
+
+
+def test_presets_have_the_papers_recipe_and_grids():
+    gpu = PRESETS["gpu"]
+    assert gpu.base("cifar100")["network"] == "liunet-cifar100" and gpu.base("mnist")["network"] == "liunet-mnist"
+    assert "max_iter" not in gpu.base("mnist")  # the schedule's: 20k iterations (Sec. 4.3)
+    assert gpu.grids["fig2"] == tuple(range(1, 11)) and gpu.grids["fig1"][0] == 0 and gpu.grids["fig1"][-1] == 30
+    assert PRESETS["cpu"].grids["margin"] == (0.1, 0.5, 1.0, 5.0, 10.0) == gpu.grids["margin"]
+    assert PRESETS["cpu"].grids["table4"] == (0.3, 0.5, 0.7)
+    cpu = PRESETS["cpu"].base("mnist")
+    assert cpu["network"] == "lenet" and cpu["max_iter"] * 20 * PRESETS["cpu"].seconds_per_iteration < 2.5 * 3600
