@@ -205,3 +205,15 @@ def test_batch_norm_statistics_are_accurate_for_float32_inputs_far_from_zero(rou
     np.testing.assert_allclose(running.mean, x64.mean(axis=0), rtol=1e-6)
     m = x.shape[0]
     np.testing.assert_allclose(running.var, x64.var(axis=0) * m / (m - 1), rtol=1e-6)
+
+
+def test_batch_norm_forward_defaults_are_eps_1e5_and_momentum_0_1():
+    rng = np.random.default_rng(0)
+    x = 1e-2 * rng.standard_normal((8, 3))  # variance ~1e-4: eps = 1e-5 shows in the output
+    gamma, beta = np.ones(3), np.zeros(3)
+    running_mean, running_var = np.zeros(3), np.ones(3)
+    out, _, (new_mean, new_var) = batch_norm_forward(x, gamma, beta, running_mean, running_var)
+    mean, var = x.mean(axis=0), x.var(axis=0)
+    np.testing.assert_allclose(out, (x - mean) / np.sqrt(var + 1e-5), rtol=1e-9)
+    np.testing.assert_allclose(new_mean, 0.1 * mean, rtol=1e-9)
+    np.testing.assert_allclose(new_var, 0.9 + 0.1 * var * 8 / 7, rtol=1e-9)

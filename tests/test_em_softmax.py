@@ -723,3 +723,14 @@ def test_em_softmax_loss_rejects_labels_out_of_range_naming_y():
     y[0] = W.shape[2]
     with pytest.raises(ValueError, match=r"^y must lie in \[0, "):
         em_softmax_loss(x, W, y)
+
+
+@pytest.mark.parametrize("normalize", ["frobenius", "none", "centered"])
+def test_head_diversity_uses_the_heads_own_normalisation(normalize):
+    from emsm_np.losses import EMSoftmax
+    from emsm_np.losses.em_softmax import diversity
+    head = EMSoftmax(5, 4, ensemble=3, lam=0.1, normalize=normalize, dtype=np.float64,
+                     rng=np.random.default_rng(0))
+    W = head.params["weight"]
+    assert head.diversity() == pytest.approx(diversity(W, normalize), rel=1e-12)
+    assert head.diversity() != pytest.approx(diversity(W, "column"), rel=1e-6)

@@ -246,3 +246,11 @@ def test_max_pool2d_backward_rejects_wrong_dout_shape():
     message = r"dout must have the forward output's shape \(1, 1, 2, 2\), got \(1, 1, 2, 1\)"
     with pytest.raises(ValueError, match=message):
         max_pool2d_backward(out[..., :1], cache)
+
+
+def test_reference_max_pool_defaults_are_pytorchs_stride_kernel_no_padding_floor_mode():
+    from emsm_np.functional.max_pool2d import max_pool2d_forward as reference_forward
+    x = np.arange(25, dtype=np.float64).reshape(1, 1, 5, 5)
+    out, _ = reference_forward(x, 2)
+    # stride = kernel, padding 0, floor: 2 x 2 windows at rows/cols 0-1 and 2-3.
+    np.testing.assert_array_equal(out, [[[[6.0, 8.0], [16.0, 18.0]]]])

@@ -140,3 +140,12 @@ def test_sgd_load_state_dict_copies_the_velocities_and_leaves_the_checkpoint_as_
     opt.step()
     np.testing.assert_array_equal(state["velocity.w"], np.full(3, 2.0))
     np.testing.assert_allclose(params["w"], -0.1 * (0.5 * 2.0 + 1.0))
+
+
+def test_sgd_load_state_dict_puts_the_velocities_in_the_parameters_dtype_at_once():
+    # A float64 checkpoint (e.g. from a float64 run) restored into a float32 model.
+    params, grads = {"w": np.zeros(3, np.float32)}, {"w": np.ones(3, np.float32)}
+    opt = SGD(params, grads, lr=0.1, momentum=0.5)
+    opt.load_state_dict({"lr": 0.1, "velocity.w": np.full(3, 2.0, np.float64)})
+    assert opt.velocity["w"].dtype == np.float32
+    np.testing.assert_array_equal(opt.velocity["w"], np.full(3, 2.0, np.float32))
