@@ -7,14 +7,17 @@ preset's base configuration.
 
 Presets
 -------
-smoke  seconds: a 4-filter lenet on the embedded MNIST sample, 12 iterations; CI runs it.
-cpu    lenet on the full MNIST, 3,000 iterations at batch 128 (lr 0.1, divided by 10 at
-       1,800 and 2,550: 60 % and 85 %), evaluated at 1,000, 2,000 and 3,000. At about
-       0.10-0.15 s an iteration on two cores, one run takes 5-8 minutes and Table 1 with
-       5 seeds (20 runs) about two hours. Not the paper's network or length.
-gpu    the paper's: LiuNet (liunet-mnist, liunet-cifar10, liunet-cifar100) and the
-       recipe of Sec. 4.3 (20k iterations, lr 0.1 divided by 10 at 8k/14k, 12k/15k for
-       CIFAR100), on the paper's data sets, on a GPU.
+smoke
+    seconds: a 4-filter lenet on the embedded MNIST sample, 12 iterations; CI runs it.
+cpu
+    lenet on the full MNIST, 3,000 iterations at batch 128 (lr 0.1, divided by 10 at
+    1,800 and 2,550: 60 % and 85 %), evaluated at 1,000, 2,000 and 3,000. At about
+    0.10-0.15 s an iteration on two cores, one run takes 5-8 minutes and Table 1 with
+    5 seeds (20 runs) about two hours. Not the paper's network or length.
+gpu
+    the paper's: LiuNet (liunet-mnist, liunet-cifar10, liunet-cifar100) and the
+    recipe of Sec. 4.3 (20k iterations, lr 0.1 divided by 10 at 8k/14k, 12k/15k for
+    CIFAR100), on the paper's data sets, on a GPU.
 
 The paper is silent on the batch size (128 here, the L-Softmax prototxts'), on the
 images m is selected on (the last 10,000 training images of MNIST, 5,000 of CIFAR
