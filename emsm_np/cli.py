@@ -129,7 +129,8 @@ def _parser():
                    "(default: $EMSM_DATA, else a per-user cache); CIFAR is never downloaded by reproduce: a "
                    "data set not found there is reported as such")
     r.add_argument("--dataset", action="append", choices=DATASET_NAMES, help="run on this data set instead of "
-                   "the preset's (repeat for several)")
+                   "the preset's; repeat for several (default: the preset's: MNIST for cpu, the embedded sample "
+                   "for smoke, the paper's for gpu)")
     r.add_argument("--device", choices=("cpu", "gpu"), help="(default: the preset's: gpu for gpu, else cpu)")
     r.add_argument("--margin", type=float, help="m of the M-/EM-Softmax rows (default: emsm train's 0.3; the "
                    "paper's chosen m is not given: emsm reproduce margin searches it)")
