@@ -165,3 +165,18 @@ def test_presets_have_the_papers_recipe_and_grids():
     assert PRESETS["cpu"].grids["table4"] == (0.3, 0.5, 0.7)
     cpu = PRESETS["cpu"].base("mnist")
     assert cpu["network"] == "lenet" and cpu["max_iter"] * 20 * PRESETS["cpu"].seconds_per_iteration < 2.5 * 3600
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_preset_plans_valid_runs(experiment, preset):
+    runs = runner.plan(experiment, preset, seeds=2)
+    p = PRESETS[preset]
+    assert len(runs) == len(p.datasets[experiment]) * len(settings(experiment, p)) * 2
+    for ds, setting, seed, cfg in runs:
+        assert cfg.dataset == ds and cfg.seed == seed and cfg.device == p.device
+        assert cfg.validation == (PRESETS["smoke"].base(ds)["validation"] if experiment == "margin" else 0)
+        if preset == "gpu":
+            assert cfg.max_iter == 20000 and cfg.batch_size == 128 and cfg.network.startswith("liunet")
+        if preset == "cpu":
+            assert (cfg.network, cfg.max_iter, cfg.milestones) == ("lenet", 3000, (1800, 2550))
