@@ -24,7 +24,7 @@ def plot_sweep(path, experiment, report):
                [r["ci_high"] - r["mean"] if r["n"] > 1 else 0 for r in done]]
         n = min((r["n"] for r in done), default=0)
         ax.errorbar(xs, ys, yerr=err, marker="o", capsize=4,
-                    label=f"emsm_np, mean of {n} seeds" + (", 95 % CI" if n > 1 else ""))
+                    label=f"emsm_np, mean of {n} seed{'s' if n != 1 else ''}" + (", 95 % CI" if n > 1 else ""))
         marks = [r for r in rows if r["paper"] is not None]
         if marks:
             ax.plot([r["x"] for r in marks], [r["paper"] for r in marks], "r*", markersize=14,
@@ -38,7 +38,7 @@ def plot_sweep(path, experiment, report):
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(f"{ds} ({report['preset']} preset)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="best")
     fig.suptitle(("Fig. 1" if experiment == "fig1" else "Fig. 2") +
                  " of the paper: its curves are plots only, not in the text", fontsize=9)
     fig.tight_layout()

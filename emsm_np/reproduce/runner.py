@@ -71,6 +71,9 @@ def run_one(cfg, run_dir, dataset, log=print):
     try:
         if os.path.isfile(os.path.join(run_dir, "checkpoint.npz")):
             return train(None, run_dir, resume=True, dataset=dataset, progress=False, log=log), "resumed"
+        stale = os.path.join(run_dir, "metrics.csv")  # a kill between an evaluation and its checkpoint
+        if os.path.isfile(stale):
+            os.remove(stale)
         return train(cfg, run_dir, dataset=dataset, progress=False, log=log), "trained"
     except TrainingDiverged as exc:
         return {"status": "diverged", "message": str(exc)}, "diverged"
