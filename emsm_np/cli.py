@@ -209,6 +209,8 @@ def _resume(args):
                              + ", ".join(clashes) + ". Only --max-iter can change (to extend the run).")
     try:
         return train(None, args.resume, resume=True, progress=not args.no_progress, max_iter=max_iter)
+    except (ValueError, TypeError) as exc:  # e.g. "max_iter must be >= 1": say it as the switch
+        raise type(exc)(_in_switches(str(exc))) from exc
     except TrainingInterrupted as exc:
         print(f"emsm: {exc}", file=sys.stderr)
         return None

@@ -124,6 +124,9 @@ def test_resume_refuses_switches_that_contradict_the_saved_run(tmp_path, capsys)
     assert rc == 2 and err.count("\n") == 1
     assert "a resumed run keeps its configuration; refusing" in err
     assert "--lr 0.5 (the run has 0.05)" in err and "--loss softmax (the run has em-softmax)" in err
+    assert "Only --max-iter can change (to extend the run)." in err  # says what the user may change
+    rc = main(["train", "--resume", str(run), "--max-iter", "0", "--no-progress"])
+    assert rc == 2 and "--max-iter must be >= 1, got 0" in capsys.readouterr().err
     # the same values as the run's are fine, and --max-iter extends it
     rc = main(["train", "--resume", str(run), "--lr", "0.05", "--max-iter", "9", "--no-progress"])
     assert rc == 0 and "iter 9/9" in capsys.readouterr().out
@@ -282,3 +285,23 @@ def test_evaluate_prints_the_documented_report_and_reads_another_data_dir(tmp_pa
     # a checkpoint file may be named instead of its run folder
     assert main(["evaluate", str(run / "checkpoint.npz")]) == 0
     assert json.loads(capsys.readouterr().out)["test_accuracy"] == report["test_accuracy"]
+
+
+@pytest.mark.parametrize("status, warned", [("not learning", True), ("ok", False)])
+def test_train_warns_on_stderr_only_for_a_run_that_did_not_learn(status, warned, tmp_path, monkeypatch, capsys):
+    def finished(cfg, run_dir, **kw):
+        return {"status": status, "test_accuracy": 0.1, "weak_accuracy": [0.1, 0.1], "wall_time": 1.0,
+                "run_dir": str(run_dir)}
+
+    monkeypatch.setattr("emsm_np.training.train", finished)
+    assert main(["train", "--run-dir", str(tmp_path / "r"), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert ("emsm: warning: this run did not learn" in err) == warned
+
+
+def test_emsm_debug_turns_the_one_line_error_into_the_traceback(monkeypatch, capsys):
+    assert main(["train", "--lr", "-1"]) == 2
+    assert "(set EMSM_DEBUG=1 for a traceback)" in capsys.readouterr().err
+    monkeypatch.setenv("EMSM_DEBUG", "1")
+    with pytest.raises(ValueError, match="lr"):
+        main(["train", "--lr", "-1"])
