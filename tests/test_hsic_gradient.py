@@ -14,16 +14,7 @@ from emsm_np.functional.normalize import normalize_backward, normalize_forward
 from emsm_np.losses import EMSoftmax, em_softmax_loss
 from emsm_np.losses.em_softmax import HSIC_GRADIENTS
 
-SMOOTH = 1e-7
-NORMALIZE = ["column", "frobenius", "none", "centered"]
-
-
-def make(xp, n=6, d=5, K=4, V=2, seed=0):
-    rng = np.random.default_rng(seed)
-    x = xp.asarray(rng.standard_normal((n, d)))
-    W = xp.asarray(rng.standard_normal((V, d, K)))
-    y = xp.asarray(rng.integers(0, K, n))
-    return x, W, y
+from test_em_softmax import NORMALIZE, SMOOTH, make  # the same inputs as the loss's own tests
 
 
 def paper_k(W_hat, v):
