@@ -8,14 +8,14 @@ cores) and ``gpu`` (the paper's networks and recipe). Each writes a results fold
 with a table of mean +- std, a 95 % confidence interval and Welch's t-test against
 the reference row, beside the paper's numbers.
 
-Modules
--------
-experiments  presets, the settings of each experiment, where the paper's number comes from
-paper        the paper's numbers, copied from its text
-runner       run_experiment: trains, resumes or skips each (data set, setting, seed)
-stats        mean, std, t interval, Welch's t-test
-report       results.md, results.json, runs.csv
-figure       the PNG of Figs. 1 and 2
+Its modules::
+
+    experiments  presets, the settings of each experiment, where the paper's number comes from
+    paper        the paper's numbers, copied from its text
+    runner       run_experiment: trains, resumes or skips each (data set, setting, seed)
+    stats        mean, std, t interval, Welch's t-test
+    report       results.md, results.json, runs.csv
+    figure       the PNG of Figs. 1 and 2
 """
 from .experiments import EXPERIMENTS, PRESETS, settings
 from .runner import run_experiment
