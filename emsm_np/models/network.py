@@ -20,7 +20,8 @@ class Network:
     Parameters
     ----------
     features : Sequential mapping images (N, C, H, W) to features (N, d)
-    head : EMSoftmax over d features
+    head : EMSoftmax over d features, or any head with its interface (the compared
+        losses of :mod:`emsm_np.losses`, e.g. ``LSoftmax``)
     name : str, for display
     """
 
@@ -49,12 +50,14 @@ class Network:
         return self._merged("buffers")
 
     def no_decay(self):
-        """Parameter names exempt from weight decay: biases, batch-norm and PReLU parameters."""
+        """Parameter names exempt from weight decay: biases, batch-norm and PReLU parameters,
+        and those the head names in its ``no_decay`` (N-Softmax's learned scale)."""
         names = []
         for i, layer in enumerate(self.features.layers):
             for k in layer.params:
                 if k == "bias" or isinstance(layer, (BatchNorm1d, BatchNorm2d, PReLU)):
                     names.append(f"features.{i}.{k}")
+        names += [f"head.{k}" for k in getattr(self.head, "no_decay", ())]
         return names
 
     def num_parameters(self):

@@ -1,0 +1,57 @@
+"""A-Softmax [Liu et al. 2017, SphereFace] of Table 1: the function and the head.
+
+The equations and the gradient are in :mod:`emsm_np.functional.a_softmax`: L-Softmax on
+the column-normalised classifier, with the gradient through the normalisation.
+The annealing of beta is the L-Softmax head's (:mod:`emsm_np.losses.l_softmax`).
+"""
+from .._checks import check_float
+from ..functional.a_softmax import a_softmax_backward, a_softmax_forward
+from ..functional.normalize import normalize_forward
+from .l_softmax import LSoftmax
+from .linear_head import check_linear_inputs, check_margin
+
+__all__ = ["a_softmax_loss", "ASoftmax"]
+
+
+def a_softmax_loss(x, W, y, *, margin=4, beta=0.0):
+    """A-Softmax loss and its gradients (every column of W normalised inside the loss).
+
+    Parameters
+    ----------
+    x : (n, d) float array, features (NumPy or CuPy)
+    W : (d, K) float array, the classifier (same dtype and device as x)
+    y : (n,) integer array, labels in [0, K)
+    margin : int >= 1, the angular margin m (1: softmax on the normalised classifier)
+    beta : float >= 0, weight of the plain target logit ``||x|| cos(theta)``
+
+    Returns
+    -------
+    loss : float; dx : (n, d) array; dW : (d, K) array, through the normalisation
+
+    Raises
+    ------
+    TypeError, ValueError
+        for malformed inputs, naming the argument.
+    """
+    check_linear_inputs(x, W, y)
+    margin = check_margin(margin)
+    beta = check_float("beta", beta, minimum=0.0)
+    loss, cache = a_softmax_forward(x, W, y, margin, beta)
+    dx, dW = a_softmax_backward(1.0, cache)
+    return float(loss), dx, dW
+
+
+class ASoftmax(LSoftmax):
+    """The A-Softmax head: as :class:`~emsm_np.losses.l_softmax.LSoftmax` (same arguments,
+    same annealing state), on the column-normalised ``W^``; default margin 4 (SphereFace's).
+
+    Test time: logits ``x W^ = ||x|| cos(theta_j)``, no margin.
+    """
+
+    _forward_fn = staticmethod(a_softmax_forward)
+    _backward_fn = staticmethod(a_softmax_backward)
+    _default_margin = 4
+
+    def _logits(self, x):
+        w_hat, _ = normalize_forward(self.params["weight"], "column")
+        return x @ w_hat
