@@ -134,3 +134,28 @@ def assert_gpu_step_copies_nothing(xp, head, seed=0):
     assert abs(float(loss) - cpu_loss) < 1e-5 * max(1.0, abs(cpu_loss))
     assert dx.shape == gx.shape and logits.shape == (6, head.num_classes)
     head.to("cpu")
+
+
+def boundary_angles(margin, delta=0.05):
+    """Angles on both sides of every boundary ``j pi/m`` of psi's segments, the middle of every
+    segment k = 0..m-1, and angles near 0 and pi."""
+    sides = [j * np.pi / margin + s * delta for j in range(1, margin) for s in (-1, 1)]
+    middles = [(k + 0.5) * np.pi / margin for k in range(margin)]
+    return np.array(sides + middles + [delta, np.pi - delta])
+
+
+def at_angles(xp, thetas, d=5, K=4, seed=0):
+    """x (n, d), W (d, K), y (n,) with the angle between x_i and its target column w_{y_i}
+    exactly ``thetas[i]``; the norms of the x_i drawn in [0.5, 2]."""
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((d, K))
+    n = len(thetas)
+    y = rng.integers(0, K, n)
+    x = np.empty((n, d))
+    for i, theta in enumerate(thetas):
+        w = W[:, y[i]] / np.linalg.norm(W[:, y[i]])
+        u = rng.standard_normal(d)
+        u -= w * (w @ u)  # a unit vector orthogonal to w
+        u /= np.linalg.norm(u)
+        x[i] = rng.uniform(0.5, 2.0) * (np.cos(theta) * w + np.sin(theta) * u)
+    return xp.asarray(x), xp.asarray(W), xp.asarray(y)
