@@ -2,6 +2,8 @@
 test_l_softmax.py, test_a_softmax.py, test_n_softmax.py) share: inputs, the bad inputs
 every loss must refuse, and the head contract (EMSoftmax's interface) every head must keep.
 """
+import copy
+
 import numpy as np
 import pytest
 from conftest import no_device_to_host_transfer
@@ -98,6 +100,7 @@ def assert_network_trains_with(head, d=6, n=16, K=4, steps=30, seed=0):
     y = np.arange(n) % K
     means = rng.standard_normal((K, 3)) * 3
     x = (means[y] + 0.3 * rng.standard_normal((n, 3))).astype(head.params["weight"].dtype)
+    untrained = copy.deepcopy(head)  # the same configuration, for the checkpoint round trip
     features = Sequential(Linear(3, d, dtype=head.params["weight"].dtype, rng=seed))
     net = Network(features, head)
     opt = SGD(net, lr=0.05, momentum=0.9, weight_decay=5e-4, no_decay=net.no_decay())
@@ -111,8 +114,7 @@ def assert_network_trains_with(head, d=6, n=16, K=4, steps=30, seed=0):
     assert last < first
     state = net.state_dict()
     assert all(f"head.buffers.{k}" in state for k in head.buffers)
-    twin = Network(Sequential(Linear(3, d, dtype=head.params["weight"].dtype, rng=seed + 1)),
-                   type(head)(head.in_features, head.num_classes, dtype=head.params["weight"].dtype, rng=seed + 1))
+    twin = Network(Sequential(Linear(3, d, dtype=head.params["weight"].dtype, rng=seed + 1)), untrained)
     twin.load_state_dict(state)
     np.testing.assert_array_equal(twin.logits(x), net.logits(x))
     for k, v in head.buffers.items():
