@@ -62,6 +62,15 @@ BAD_MARGINS = [
 ]
 
 
+def assert_margin_refused(loss_fn, head_cls, margin, exc, message):
+    """A margin that is not a positive integer: the function and the head's constructor refuse it."""
+    x, W, y = make(np)
+    with pytest.raises(exc, match=message):
+        loss_fn(x, W, y, margin=margin)
+    with pytest.raises(exc, match=message):
+        head_cls(5, 4, margin=margin)
+
+
 def assert_head_matches_function(head, loss_fn, x, W, y, **kwargs):
     """The head's forward/backward equal the function's loss and gradients (float64)."""
     head.params["weight"][...] = W

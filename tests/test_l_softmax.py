@@ -14,6 +14,7 @@ from compared_heads import (
     assert_gpu_step_copies_nothing,
     assert_head_contract,
     assert_head_matches_function,
+    assert_margin_refused,
     assert_network_trains_with,
     at_angles,
     boundary_angles,
@@ -229,11 +230,7 @@ def test_bad_arrays_raise_naming_the_argument(change, exc, message):
 
 @pytest.mark.parametrize("margin, exc, message", BAD_MARGINS)
 def test_a_margin_that_is_not_a_positive_integer_is_refused(margin, exc, message):
-    x, W, y = make(np)
-    with pytest.raises(exc, match=message):
-        l_softmax_loss(x, W, y, margin=margin)
-    with pytest.raises(exc, match=message):
-        LSoftmax(5, 4, margin=margin)
+    assert_margin_refused(l_softmax_loss, LSoftmax, margin, exc, message)
 
 
 @pytest.mark.parametrize(

@@ -4,11 +4,9 @@ The equations and the gradient are in :mod:`emsm_np.functional.a_softmax`: L-Sof
 the column-normalised classifier, with the gradient through the normalisation.
 The annealing of beta is the L-Softmax head's (:mod:`emsm_np.losses.l_softmax`).
 """
-from .._checks import check_float
 from ..functional.a_softmax import a_softmax_backward, a_softmax_forward
 from ..functional.normalize import normalize_forward
-from .l_softmax import LSoftmax
-from .linear_head import check_linear_inputs, check_margin
+from .l_softmax import LSoftmax, checked_angular_margin_loss
 
 __all__ = ["a_softmax_loss", "ASoftmax"]
 
@@ -33,12 +31,7 @@ def a_softmax_loss(x, W, y, *, margin=4, beta=0.0):
     TypeError, ValueError
         for malformed inputs, naming the argument.
     """
-    check_linear_inputs(x, W, y)
-    margin = check_margin(margin)
-    beta = check_float("beta", beta, minimum=0.0)
-    loss, cache = a_softmax_forward(x, W, y, margin, beta)
-    dx, dW = a_softmax_backward(1.0, cache)
-    return float(loss), dx, dW
+    return checked_angular_margin_loss(a_softmax_forward, a_softmax_backward, x, W, y, margin, beta)
 
 
 class ASoftmax(LSoftmax):

@@ -73,11 +73,17 @@ def l_softmax_loss(x, W, y, *, margin=2, beta=0.0):
     TypeError, ValueError
         for malformed inputs, naming the argument.
     """
+    return checked_angular_margin_loss(l_softmax_forward, l_softmax_backward, x, W, y, margin, beta)
+
+
+def checked_angular_margin_loss(forward, backward, x, W, y, margin, beta):
+    """Check the inputs of an angular-margin loss (L- or A-Softmax), then run its pair once:
+    ``(float loss, dx, dW)``."""
     check_linear_inputs(x, W, y)
     margin = check_margin(margin)
     beta = check_float("beta", beta, minimum=0.0)
-    loss, cache = l_softmax_forward(x, W, y, margin, beta)
-    dx, dW = l_softmax_backward(1.0, cache)
+    loss, cache = forward(x, W, y, margin, beta)
+    dx, dW = backward(1.0, cache)
     return float(loss), dx, dW
 
 
