@@ -1,0 +1,114 @@
+"""Re-run the hand-made mutations of issue 11's table and count the tests each one fails.
+
+Issue 11 found twelve kinds of deliberate bugs that passed every test (the "before"). This
+script writes each bug into a fresh copy of the committed tree (``git archive HEAD``), runs
+the test files that should catch it, and prints the number of failing tests (the "after").
+A mutation whose text is no longer in the source is reported as "not applied" (the code
+moved: update the table here), never silently counted as caught.
+
+    python scripts/issue11_mutations.py            # all, about 5 minutes on 2 cores
+    python scripts/issue11_mutations.py -k evaluate
+
+Run it from the repository root; it leaves nothing behind.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+# (the issue's mutation, file, text, replacement, tests run)
+MUTATIONS = [
+    ("margin and lambda dropped when the network is built from the config", "emsm_np/training/loop.py",
+     "margin=cfg.margin, lam=cfg.lam,", "margin=0.0, lam=0.0,", ["tests/test_training.py"]),
+    ("normalize not passed through", "emsm_np/training/loop.py",
+     "normalize=cfg.normalize,", "", ["tests/test_training.py"]),
+    ("no momentum", "emsm_np/training/loop.py",
+     "momentum=cfg.momentum,", "momentum=0.0,", ["tests/test_training.py"]),
+    ("no weight decay", "emsm_np/training/loop.py",
+     "weight_decay=cfg.weight_decay,", "weight_decay=0.0,", ["tests/test_training.py"]),
+    ("no augmentation", "emsm_np/data/batches.py",
+     "            xb = augment(xb, batch_rng(seed, epoch, b))", "            pass",
+     ["tests/test_training.py", "tests/test_data_batches.py"]),
+    ("the same augmentation every epoch", "emsm_np/data/batches.py",
+     "augment(xb, batch_rng(seed, epoch, b))", "augment(xb, batch_rng(seed, 0, b))",
+     ["tests/test_training.py", "tests/test_data_batches.py"]),
+    ("evaluate() counts only the last batch", "emsm_np/training/evaluate.py",
+     "correct += int(", "correct = int(", ["tests/test_evaluate.py"]),
+    ("agreement with any instead of all", "emsm_np/training/evaluate.py",
+     "(weak_pred == weak_pred[:1]).all(axis=0)", "(weak_pred == weak_pred[:1]).any(axis=0)",
+     ["tests/test_evaluate.py"]),
+    ("batch-norm running statistics reset after loading a checkpoint", "emsm_np/training/loop.py",
+     "        net.load_state_dict(model_state)\n",
+     "        net.load_state_dict(model_state)\n"
+     "        for _l in net.features.layers:\n"
+     "            if 'running_mean' in getattr(_l, 'buffers', {}):\n"
+     "                _l.buffers['running_mean'][...] = 0\n"
+     "                _l.buffers['running_var'][...] = 1\n",
+     ["tests/test_training.py"]),
+    ("dloss ignored in the margin cross-entropy backward", "emsm_np/functional/margin_cross_entropy.py",
+     "dz *= dloss / n", "dz *= 1.0 / n", ["tests/test_em_softmax.py"]),
+    ("zero-norm columns in normalize get g instead of g / eps", "emsm_np/functional/normalize.py",
+     "dW = (dW_hat - w_hat * xp.where(clamped, 0, radial)) / r",
+     "dW = xp.where(clamped, dW_hat, (dW_hat - w_hat * radial) / r)", ["tests/test_em_softmax.py"]),
+    ("an interrupted run exits 0 instead of 130", "emsm_np/cli.py",
+     "EXIT_INTERRUPTED = 130", "EXIT_INTERRUPTED = 0", ["tests/test_cli.py"]),
+    ("cifar100 given the cifar10 schedule", "emsm_np/training/config.py",
+     'if dataset.startswith("cifar100"):\n        return "cifar100"',
+     'if dataset.startswith("cifar100"):\n        return "cifar10"', ["tests/test_cli.py", "tests/test_training.py"]),
+    ("evaluate --device ignored", "emsm_np/cli.py",
+     "ev = evaluate(net, ds.x_test, ds.y_test, device=args.device)",
+     "ev = evaluate(net, ds.x_test, ds.y_test)", ["tests/test_cli.py"]),
+    ("optimiser velocity not restored on resume", "emsm_np/training/loop.py",
+     "        opt.load_state_dict(optim_state)\n", "", ["tests/test_training.py"]),
+    ("margin sign flipped", "emsm_np/functional/margin_cross_entropy.py",
+     "zt[rows, y] -= margin", "zt[rows, y] += margin", ["tests/test_em_softmax.py"]),
+]
+
+
+def run_one(tree, name, path, old, new, tests):
+    src = os.path.join(tree, path)
+    text = open(src).read()
+    if text.count(old) != 1:
+        return f"not applied ({text.count(old)} matches of the text in {path})"
+    open(src, "w").write(text.replace(old, new))
+    try:
+        env = dict(os.environ, PYTHONPATH=tree, EMSM_DATA=os.path.join(tree, ".no-data"))
+        out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                              "-m", "not gpu", *tests], cwd=tree, env=env,
+                             capture_output=True, text=True).stdout
+    finally:
+        open(src, "w").write(text)
+    tail = out.strip().splitlines()[-1] if out.strip() else ""
+    failed = re.search(r"(\d+) failed", tail)
+    errors = re.search(r"(\d+) error", tail)
+    return int(failed.group(1)) if failed else 0, int(errors.group(1)) if errors else 0, tail
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("-k", default="", help="only the mutations whose description contains this text")
+    args = p.parse_args(argv)
+    print("| mutation (issue 11's table) | tests run | failing tests | errors |")
+    print("|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tree:
+        archive = subprocess.run(["git", "archive", "HEAD"], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
+        bad = 0
+        for name, path, old, new, tests in MUTATIONS:
+            if args.k not in name:
+                continue
+            result = run_one(tree, name, path, old, new, tests)
+            if isinstance(result, str):
+                print(f"| {name} | {', '.join(tests)} | {result} | - |", flush=True)
+                bad += 1
+                continue
+            failed, errors, _ = result
+            bad += failed == 0 and errors == 0
+            print(f"| {name} | {', '.join(t.split('/')[-1] for t in tests)} | {failed} | {errors} |", flush=True)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
