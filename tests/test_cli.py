@@ -109,6 +109,7 @@ def test_version_and_every_switchs_default_in_help(capsys):
                     action.dest not in ("help", "resume", "run_dir", "no_progress"):
                 assert "(default" in (action.help or ""), (command, action.option_strings)
     assert "(default: lenet)" in subparsers.choices["train"].format_help()
+    assert subparsers.choices["evaluate"].format_usage().rstrip().endswith("RUN_DIR_OR_CHECKPOINT")  # what to pass
 
 
 def test_no_progress_prints_one_line_per_evaluation(tmp_path, capsys):
