@@ -17,12 +17,21 @@ EXIT_INTERRUPTED = 130
 SWITCHES = {
     "network": "--network", "dataset": "--dataset", "data_dir": "--data-dir", "validation": "--validation", "loss": "--loss",
     "ensemble": "--ensemble", "margin": "--margin", "lam": "--lam", "normalize": "--normalize",
-    "hsic_gradient": "--hsic-gradient",
+    "hsic_gradient": "--hsic-gradient", "hinge_norm": "--hinge-norm", "center_lam": "--center-lam",
+    "center_alpha": "--center-alpha", "beta": "--beta", "scale": "--scale", "learn_scale": "--learn-scale",
     "feature_dim": "--feature-dim", "activation": "--activation", "width": "--width", "dropout": "--dropout",
     "schedule": "--schedule", "batch_size": "--batch-size", "lr": "--lr", "milestones": "--milestones",
     "max_iter": "--max-iter", "eval_every": "--eval-every", "seed": "--seed", "device": "--device",
     "dtype": "--dtype",
 }
+
+
+def _beta(text):
+    """--beta: a number, or a schedule's name (checked with the config, which names the choices)."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def _parser():
@@ -31,7 +40,8 @@ def _parser():
     from .functional.normalize import NORMALIZE_MODES
     from .losses.em_softmax import HSIC_GRADIENTS
     from .models.configs import NETWORKS
-    from .training.config import LOSSES, SCHEDULES
+    from .functional.hinge import HINGE_NORMS
+    from .training.config import BETA_SCHEDULES, LOSSES, SCHEDULES
 
     p = argparse.ArgumentParser(prog="emsm", description="Train and evaluate CNNs with the EM-Softmax loss (NumPy/CuPy).")
     p.add_argument("--version", action="version", version=f"emsm_np {__version__}")
@@ -59,8 +69,12 @@ def _parser():
     t.add_argument("--validation", type=int, help="hold out the last N training images, never trained on, "
                    "and report their accuracy apart (val_accuracy) (default: 0, none; the paper picks m by the "
                    "best result, Sec. 4.4, on images it does not name)")
-    t.add_argument("--loss", help=f"one of {', '.join(LOSSES)} (default: em-softmax)")
-    t.add_argument("--margin", type=float, help="soft margin m >= 0 (Eq. 4) (default: 0.3 for m-/em-softmax, else 0)")
+    t.add_argument("--loss", help=f"one of {', '.join(LOSSES)}; the last five are the losses Table 1 of the paper "
+                   "compares EM-Softmax with (HingeLoss, CenterLoss, L-Softmax, A-Softmax, N-Softmax), each with "
+                   "one classifier (default: em-softmax)")
+    t.add_argument("--margin", type=float, help="m-/em-softmax: the soft margin m >= 0 (Eq. 4); l-/a-softmax: the "
+                   "integer angular margin m >= 1 of cos(m theta) (default: 0.3 for m-/em-softmax, 2 for "
+                   "l-softmax, 4 for a-softmax, else 0)")
     t.add_argument("--ensemble", type=int, help="number of weak classifiers V >= 1; e-/em-softmax accept 1 "
                    "(Fig. 2 of the paper starts there) (default: 2 for e-/em-softmax, as Sec. 4.4, else 1)")
     t.add_argument("--lam", type=float, help="HSIC diversity weight lambda >= 0 (default: 0.1 for e-/em-softmax, "
@@ -70,6 +84,23 @@ def _parser():
                    "exact derivative of the loss (4 lambda W_v K_v) or the paper's stated lambda W_v K_v (text after "
                    "Eq. 7, and Eq. 9), a quarter of it; the loss value is the same (default: exact)")
     t.add_argument("--normalize", help=f"one of {', '.join(NORMALIZE_MODES)} (default: column)")
+    t.add_argument("--hinge-norm", help=f"hinge only: {' or '.join(HINGE_NORMS)}; l2 squares each violation "
+                   "(Tang's L2-SVM; it diverges at lr 0.1 on the LiuNets, take a smaller --lr), l1 does not "
+                   "(default: l1, Caffe's HingeLoss layer's, which the paper ran)")
+    t.add_argument("--center-lam", type=float, help="center only: the weight lambda >= 0 of the center loss "
+                   "added to softmax (default: 0.003, Wen et al.'s)")
+    t.add_argument("--center-alpha", type=float, help="center only: the centres' step alpha in [0, 1] of "
+                   "Wen's update rule (default: 0.5, Wen et al.'s)")
+    t.add_argument("--beta", type=_beta, metavar="NUMBER_OR_SCHEDULE", help="l-/a-softmax only: the weight of "
+                   "the plain target logit mixed into the margin one, a number >= 0 held fixed (0: the pure "
+                   "margin), or annealed with the iteration, max(beta_min, base (1 + gamma it)^-power), by a "
+                   f"schedule: {' or '.join(BETA_SCHEDULES)} (the L-Softmax MNIST prototxt's: base 1000, "
+                   "gamma 2.5e-5, power 35, beta_min 0; SphereFace's: 1000, 0.12, 1, 5) "
+                   "(default: l-softmax for l-softmax, sphereface for a-softmax)")
+    t.add_argument("--scale", type=float, help="n-softmax only: the scale s > 0 of the cosines; its starting "
+                   "value with --learn-scale (default: 16)")
+    t.add_argument("--learn-scale", action="store_true", default=None, help="n-softmax only: train s by SGD "
+                   "(spared by weight decay) instead of holding it fixed (default: fixed)")
     t.add_argument("--feature-dim", type=int, help="width of the FC feature layer, 2 for feature plots "
                    "(default: 256 for LiuNets, 128 for lenet)")
     t.add_argument("--activation", help="prelu or relu (default: prelu for LiuNets, relu for lenet)")
@@ -117,7 +148,8 @@ def _parser():
                     "row, the paper's number beside each), results.json, runs.csv and, for fig1/fig2, a PNG. "
                     "Rerunning skips finished runs and resumes interrupted ones. Exit status: 0 done, 2 bad "
                     "switches, 130 interrupted (run the same command again to resume).")
-    r.add_argument("experiment", choices=EXPERIMENTS, help="table1: Softmax / M- / E- / EM-Softmax (Table 1); "
+    r.add_argument("experiment", choices=EXPERIMENTS, help="table1: Softmax / M- / E- / EM-Softmax (Table 1), "
+                   "and with --compared the losses Table 1 compares them with; "
                    "fig1: accuracy vs lambda at V = 2; fig2: accuracy vs V at lambda = 0.1; table4: dropout on "
                    "the feature layer; margin: m in {0.1, 0.5, 1, 5, 10} chosen on a validation split (Sec. 4.4)")
     r.add_argument("--preset", choices=tuple(PRESETS), default="cpu", help="smoke: seconds, the embedded "
@@ -136,6 +168,12 @@ def _parser():
                    "paper's chosen m is not given: emsm reproduce margin searches it)")
     r.add_argument("--hsic-gradient", choices=HSIC_GRADIENTS, help="the HSIC gradient, as emsm train's "
                    "(default: exact)")
+    r.add_argument("--compared", action=argparse.BooleanOptionalAction, help="table1 only: add (or, "
+                   "--no-compared, leave out) the rows of Table 1's compared losses, HingeLoss, CenterLoss, "
+                   "A-Softmax, N-Softmax and L-Softmax, each at emsm train's defaults; the other four rows "
+                   "and their runs stay as they are, so a finished table1 folder gains the new rows only "
+                   "(cpu preset, 5 seeds: 25 more runs, about 2.5 h on 2 cores) (default: with them for gpu, "
+                   "without for cpu and smoke)")
     r.add_argument("--threads", type=int, help="CPU worker threads (default: $EMSM_NUM_THREADS, else every usable core)")
     return p
 
@@ -160,10 +198,13 @@ def _reproduce(args):
                           ("--margin", args.margin), ("--hsic-gradient", args.hsic_gradient)):
         command += f" {switch} {value}" if value is not None else ""
     command += "".join(f" --dataset {d}" for d in args.dataset or ())
+    if args.compared is not None:
+        command += " --compared" if args.compared else " --no-compared"
     try:
         report = run_experiment(args.experiment, args.preset, seeds=seeds, out=args.out,
                                 data_dir=args.data_dir, device=args.device, margin=args.margin,
-                                hsic_gradient=args.hsic_gradient, datasets=args.dataset, command=command)
+                                hsic_gradient=args.hsic_gradient, datasets=args.dataset, command=command,
+                                compared=args.compared)
     except TrainingInterrupted as exc:
         print(f"emsm: {exc.args[0].split(';')[0]}; run the same emsm reproduce command again to resume",
               file=sys.stderr)

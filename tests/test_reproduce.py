@@ -53,7 +53,7 @@ def test_table1_puts_the_papers_mnist_numbers_beside_ours(smoke_results):
     report = json.loads((smoke_results[0] / "table1" / "results.json").read_text())
     rows = report["datasets"]["mnist-sample"]["rows"]
     assert [r["paper"] for r in rows] == [TABLE1[k]["mnist"] for k in ("softmax", "m-softmax", "e-softmax", "em-softmax")]
-    assert all(r["paper_source"] == "Table 1" for r in rows)
+    assert [r["paper_source"] for r in rows] == ["Table 1 * (from L-Softmax's paper)"] + ["Table 1"] * 3
 
 
 def test_margin_search_scores_m_on_held_out_training_images_only(smoke_results):

@@ -11,11 +11,21 @@ from ..layers.flatten import Flatten
 from ..layers.linear import Linear
 from ..layers.max_pool2d import MaxPool2d
 from ..layers.sequential import Sequential
+from ..losses.a_softmax import ASoftmax
+from ..losses.center import CenterLoss
 from ..losses.head import EMSoftmax
+from ..losses.hinge import HingeLoss
+from ..losses.l_softmax import LSoftmax
+from ..losses.n_softmax import NSoftmax
 from .configs import LENET, LIUNET, NETWORKS
 from .network import Network
 
 ACTIVATIONS = ("prelu", "relu")
+
+# The heads a network can end with: EM-Softmax (Softmax, M- and E-Softmax are its special
+# cases) and the losses Table 1 of the paper compares it with.
+HEADS = {"em-softmax": EMSoftmax, "hinge": HingeLoss, "center": CenterLoss, "l-softmax": LSoftmax,
+         "a-softmax": ASoftmax, "n-softmax": NSoftmax}
 
 
 def _activation(kind, channels, dtype):
@@ -99,8 +109,8 @@ def stage_widths(name, width=None):
 def build_network(name="lenet", num_classes=10, feature_dim=None, ensemble=1, margin=0.0,
                   lam=0.0, normalize="column", activation=None, in_channels=None,
                   input_size=None, width=None, dropout=0.0, dtype=np.float32, seed=0,
-                  hsic_gradient="exact"):
-    """Build a network by name with the EM-Softmax head.
+                  hsic_gradient="exact", head="em-softmax", head_options=None):
+    """Build a network by name with the EM-Softmax head, or the head of a compared loss.
 
     Parameters
     ----------
@@ -127,8 +137,18 @@ def build_network(name="lenet", num_classes=10, feature_dim=None, ensemble=1, ma
     dtype : float32 or float64
     seed : int, all initial weights are drawn from one Generator seeded with it;
         the dropout masks from a second one, seeded with ``(seed, 1)``
+    head : one of :data:`HEADS`: "em-softmax" (default; its switches are ``ensemble``,
+        ``margin``, ``lam``, ``normalize`` and ``hsic_gradient``), or a compared loss,
+        "hinge", "center", "l-softmax", "a-softmax" or "n-softmax" (its class in
+        :mod:`emsm_np.losses`), whose switches are ``head_options``
+    head_options : dict of keyword arguments of a compared loss's head class (e.g.
+        ``{"margin": 2, "beta": L_SOFTMAX_SCHEDULE}`` for "l-softmax"); default: the class's
     """
     check_choice("network", name, NETWORKS)
+    check_choice("head", head, tuple(HEADS))
+    if head == "em-softmax" and head_options:
+        raise ValueError("head_options are for the compared losses' heads; EM-Softmax takes ensemble, "
+                         "margin, lam, normalize and hsic_gradient")
     rng = np.random.default_rng(seed)
     if name in LIUNET:
         config = dict(LIUNET[name])
@@ -149,6 +169,9 @@ def build_network(name="lenet", num_classes=10, feature_dim=None, ensemble=1, ma
     dropout = check_float("dropout", dropout, minimum=0.0)
     if dropout > 0:
         features = Sequential(*features.layers, Dropout(dropout, rng=np.random.default_rng([seed, 1])))
-    head = EMSoftmax(feature_dim, num_classes, ensemble=ensemble, margin=margin, lam=lam,
-                     normalize=normalize, dtype=dtype, rng=rng, hsic_gradient=hsic_gradient)
-    return Network(features, head, name=name)
+    if head == "em-softmax":
+        layer = EMSoftmax(feature_dim, num_classes, ensemble=ensemble, margin=margin, lam=lam,
+                          normalize=normalize, dtype=dtype, rng=rng, hsic_gradient=hsic_gradient)
+    else:
+        layer = HEADS[head](feature_dim, num_classes, dtype=dtype, rng=rng, **(head_options or {}))
+    return Network(features, layer, name=name)

@@ -19,13 +19,21 @@ gpu
     recipe of Sec. 4.3 (20k iterations, lr 0.1 divided by 10 at 8k/14k, 12k/15k for
     CIFAR100), on the paper's data sets, on a GPU.
 
+Table 1's compared losses (HingeLoss, CenterLoss, A-Softmax, N-Softmax, L-Softmax) are
+rows of ``table1`` in the gpu preset; in the cpu and smoke presets only with
+``compared=True`` (``emsm reproduce table1 --compared``), which adds their 25 runs
+(5 seeds, about 2.5 h on two cores) to the cpu preset's 20 without changing those:
+the rows of Softmax, M-, E- and EM-Softmax and their run directories are the same
+with and without them. Each compared loss trains at ``emsm train``'s defaults for it
+(:data:`emsm_np.training.config.LOSS_DEFAULTS`); the paper tuned them and gives no values.
+
 The paper is silent on the batch size (128 here, the L-Softmax prototxts'), on the
 images m is selected on (the last 10,000 training images of MNIST, 5,000 of CIFAR
 here) and on anything like the cpu preset.
 """
 from collections import namedtuple
 
-from .paper import TABLE1, TABLE4, paper_key
+from .paper import TABLE1, TABLE1_CROPPED, TABLE4, paper_key
 
 EXPERIMENTS = ("table1", "fig1", "fig2", "table4", "margin")
 
@@ -33,7 +41,17 @@ Setting = namedtuple("Setting", ["key", "label", "fields", "x"])
 Setting.__doc__ = """One row of a table or point of a figure: a directory name, a label, the
 TrainConfig fields it sets, and its x value in a figure (lambda, V, m; None in a table)."""
 
-Preset = namedtuple("Preset", ["name", "datasets", "base", "grids", "device", "seeds", "seconds_per_iteration"])
+Preset = namedtuple("Preset", ["name", "datasets", "base", "grids", "device", "seeds", "seconds_per_iteration",
+                               "compared"])
+Preset.__doc__ = """An experiment's recipe: data sets per experiment, the base TrainConfig fields of a data
+set, the grids of the figures, device, seeds, seconds an iteration (for the estimate), and whether
+table1 has the compared losses' rows unless told (``compared``)."""
+
+TABLE1_ROWS = (("softmax", "Softmax"), ("m-softmax", "M-Softmax"), ("e-softmax", "E-Softmax"),
+               ("em-softmax", "EM-Softmax"))
+# The losses Table 1 compares EM-Softmax with, in the paper's order (keys: emsm train's --loss).
+COMPARED_ROWS = (("hinge", "HingeLoss"), ("center", "CenterLoss"), ("a-softmax", "A-Softmax"),
+                 ("n-softmax", "N-Softmax"), ("l-softmax", "L-Softmax"))
 
 _CIFAR = ("cifar10", "cifar100")
 _NETWORK = {"mnist-sample": "lenet", "mnist": "liunet-mnist", "fashion-mnist": "liunet-mnist",
@@ -52,31 +70,33 @@ PRESETS = {
         lambda ds: dict(network="lenet", width=4, feature_dim=8, batch_size=32, lr=0.05, max_iter=12,
                         milestones=(8,), eval_every=6, validation=held_out(ds)),
         {"fig1": (0.0, 0.1, 30.0), "fig2": (1, 2, 4), "table4": (0.5,), "margin": (0.1, 1.0, 10.0)},
-        "cpu", 2, None),
+        "cpu", 2, None, False),
     "cpu": Preset(
         "cpu", {e: ("mnist",) for e in EXPERIMENTS},
         lambda ds: dict(network="lenet", schedule="mnist", batch_size=128, lr=0.1, max_iter=3000,
                         milestones=(1800, 2550), eval_every=1000, validation=held_out(ds)),
         {"fig1": (0.0, 0.01, 0.1, 1.0, 10.0, 30.0), "fig2": (1, 2, 3, 5, 10), "table4": (0.3, 0.5, 0.7),
          "margin": (0.1, 0.5, 1.0, 5.0, 10.0)},
-        "cpu", 5, 0.125),
+        "cpu", 5, 0.125, False),
     "gpu": Preset(
         "gpu", {"table1": ("mnist", "cifar10", "cifar10+", "cifar100", "cifar100+"), "fig1": _CIFAR,
                 "fig2": _CIFAR, "table4": _CIFAR, "margin": ("mnist",) + _CIFAR},
         lambda ds: dict(network=_NETWORK[ds], validation=held_out(ds)),
         {"fig1": (0.0, 0.001, 0.01, 0.1, 1.0, 10.0, 30.0), "fig2": tuple(range(1, 11)),
          "table4": (0.3, 0.5, 0.7), "margin": (0.1, 0.5, 1.0, 5.0, 10.0)},
-        "gpu", 5, None),
+        "gpu", 5, None, True),
 }
 
 
-def settings(experiment, preset):
-    """The settings of ``experiment`` under ``preset`` (a :class:`Preset`), in table order."""
+def settings(experiment, preset, compared=None):
+    """The settings of ``experiment`` under ``preset`` (a :class:`Preset`), in table order.
+
+    ``compared``: table1 with the compared losses' rows after its four (default: the preset's).
+    """
     grid = preset.grids.get(experiment)
     if experiment == "table1":
-        return [Setting(loss, label, {"loss": loss}, None) for loss, label in
-                (("softmax", "Softmax"), ("m-softmax", "M-Softmax"), ("e-softmax", "E-Softmax"),
-                 ("em-softmax", "EM-Softmax"))]
+        rows = TABLE1_ROWS + (COMPARED_ROWS if (preset.compared if compared is None else compared) else ())
+        return [Setting(loss, label, {"loss": loss}, None) for loss, label in rows]
     if experiment == "fig1":
         return [Setting(f"lam-{lam:g}", f"λ = {lam:g}", {"loss": "em-softmax", "ensemble": 2, "lam": lam}, lam)
                 for lam in grid]
@@ -111,7 +131,9 @@ def paper_number(experiment, setting, dataset):
     em = TABLE1["em-softmax"].get(pk)
     if experiment == "table1":
         value = TABLE1[setting.key].get(pk)
-        return value, "Table 1" if value is not None else "not in Table 1"
+        if value is None:
+            return None, "not in Table 1"
+        return value, "Table 1" + (" * (from L-Softmax's paper)" if (setting.key, pk) in TABLE1_CROPPED else "")
     if experiment in ("fig1", "fig2"):
         fig = "Fig. 1" if experiment == "fig1" else "Fig. 2"
         at_table1 = setting.fields["lam"] == 0.1 and setting.fields["ensemble"] == 2

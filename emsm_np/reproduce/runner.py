@@ -26,12 +26,13 @@ def run_dir_of(out, dataset, setting, seed):
     return os.path.join(out, dataset, setting.key, f"seed-{seed}")
 
 
-def plan(experiment, preset, seeds, data_dir=None, device=None, margin=None, hsic_gradient=None, datasets=None):
+def plan(experiment, preset, seeds, data_dir=None, device=None, margin=None, hsic_gradient=None, datasets=None,
+         compared=None):
     """``[(dataset, setting, seed, resolved TrainConfig)]``, every config validated before anything runs."""
     p = PRESETS[preset]
     out = []
     for ds in datasets or p.datasets[experiment]:
-        for setting in settings(experiment, p):
+        for setting in settings(experiment, p, compared):
             fields = dict(p.base(ds), dataset=ds, device=device or p.device, **setting.fields)
             if margin is not None and fields["loss"] in ("m-softmax", "em-softmax"):
                 fields["margin"] = margin
@@ -80,8 +81,11 @@ def run_one(cfg, run_dir, dataset, log=print):
 
 
 def run_experiment(experiment, preset="cpu", seeds=None, out=None, data_dir=None, device=None, margin=None,
-                   hsic_gradient=None, datasets=None, command=None, log=print):
+                   hsic_gradient=None, datasets=None, command=None, log=print, compared=None):
     """Run ``experiment`` (one of :data:`EXPERIMENTS`) under ``preset`` and write its report.
+
+    ``compared``: table1 with the rows of the losses the paper compares EM-Softmax with
+    (default: the preset's, on for gpu); the other rows and their runs are the same either way.
 
     Returns the report (a dict, also ``OUT/results.json``); the Markdown table is
     ``OUT/results.md``, the per-run rows ``OUT/runs.csv``, the figure ``OUT/<experiment>.png``.
@@ -97,8 +101,10 @@ def run_experiment(experiment, preset="cpu", seeds=None, out=None, data_dir=None
         raise ValueError(f"--seeds must be a positive integer, got {seeds!r}")
     if margin is not None and experiment == "margin":
         raise ValueError("--margin: the margin experiment searches m itself; leave --margin out")
+    if compared and experiment != "table1":
+        raise ValueError(f"--compared: the compared losses are rows of table1 only, not of {experiment}")
     out = out or os.path.join("runs", "reproduce", f"{experiment}-{preset}")
-    runs = plan(experiment, preset, seeds, data_dir, device, margin, hsic_gradient, datasets)
+    runs = plan(experiment, preset, seeds, data_dir, device, margin, hsic_gradient, datasets, compared)
     if runs[0][3].device == "gpu":
         from ..backend import get_cupy
 

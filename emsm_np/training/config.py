@@ -26,22 +26,47 @@ each data set's default recipe).
 split, :func:`emsm_np.data.split_validation`): they are never trained on, and
 each evaluation scores them apart from the test set (``val_accuracy``).
 
+The compared losses of Table 1 (``hinge``, ``center``, ``l-softmax``, ``a-softmax``,
+``n-softmax``) use one classifier (``ensemble`` 1, ``lam`` 0) and their own switches,
+:data:`LOSS_DEFAULTS` giving each loss's and :func:`head_options` passing them to its head:
+
+=============  =====================================================================
+loss           its switches (default)
+=============  =====================================================================
+hinge          ``hinge_norm`` "l1" (Caffe's HingeLoss default) or "l2" (Tang's L2-SVM)
+center         ``center_lam`` 0.003, ``center_alpha`` 0.5 (Wen's face-recognition values)
+l-softmax      ``margin`` an integer m >= 1 (2), ``beta`` (schedule "l-softmax")
+a-softmax      ``margin`` an integer m >= 1 (4), ``beta`` (schedule "sphereface")
+n-softmax      ``scale`` 16, ``learn_scale`` False
+=============  =====================================================================
+
+``beta`` is a number >= 0 (fixed) or the name of an annealing schedule of
+:data:`BETA_SCHEDULES`: "l-softmax" (the L-Softmax MNIST prototxt's) or "sphereface".
+A switch of one loss given with another loss is refused, naming the switch.
+
 A ``max_iter`` other than the preset's stretches the preset's milestones to the
 same fractions of the run (``mnist`` with ``max_iter=2000``: 800, 1400); explicit
 milestones must lie before ``max_iter``.
 """
 import dataclasses
 import json
+import numbers
 import os
 from dataclasses import dataclass, field
 
 from .._checks import check_choice, check_float, check_int
 from ..data.datasets import DATASET_NAMES
 from ..functional.normalize import NORMALIZE_MODES
+from ..functional.hinge import HINGE_NORMS
 from ..losses.em_softmax import HSIC_GRADIENTS
+from ..losses.l_softmax import L_SOFTMAX_SCHEDULE, SPHEREFACE_SCHEDULE
 from ..models.configs import NETWORKS
 
-LOSSES = ("softmax", "m-softmax", "e-softmax", "em-softmax")
+EM_LOSSES = ("softmax", "m-softmax", "e-softmax", "em-softmax")
+COMPARED_LOSSES = ("hinge", "center", "l-softmax", "a-softmax", "n-softmax")  # Table 1's other rows
+LOSSES = EM_LOSSES + COMPARED_LOSSES
+ANGULAR_LOSSES = ("l-softmax", "a-softmax")  # margin: the integer m of cos(m theta)
+BETA_SCHEDULES = {"l-softmax": L_SOFTMAX_SCHEDULE, "sphereface": SPHEREFACE_SCHEDULE}
 
 SCHEDULES = {
     "mnist": {"milestones": (8000, 14000), "max_iter": 20000, "lr": 0.1, "batch_size": 128},
@@ -62,6 +87,24 @@ LOSS_DEFAULTS = {
     "m-softmax": {"ensemble": 1, "margin": 0.3, "lam": 0.0},
     "e-softmax": {"ensemble": 2, "margin": 0.0, "lam": 0.1},
     "em-softmax": {"ensemble": 2, "margin": 0.3, "lam": 0.1},
+    # The compared losses, one classifier each: their heads' defaults (emsm_np/losses/), but hinge's
+# norm is l1, Caffe's HingeLoss default (the paper ran Caffe's layer, Sec. 4.2): l2 (Tang's
+# L2-SVM) diverged at lr 0.1 on every LiuNet within 60 iterations (tests/test_learning.py).
+    "hinge": {"ensemble": 1, "margin": 0.0, "lam": 0.0, "hinge_norm": "l1"},
+    "center": {"ensemble": 1, "margin": 0.0, "lam": 0.0, "center_lam": 0.003, "center_alpha": 0.5},
+    "l-softmax": {"ensemble": 1, "margin": 2, "lam": 0.0, "beta": "l-softmax"},
+    "a-softmax": {"ensemble": 1, "margin": 4, "lam": 0.0, "beta": "sphereface"},
+    "n-softmax": {"ensemble": 1, "margin": 0.0, "lam": 0.0, "scale": 16.0, "learn_scale": False},
+}
+
+# The switches that only some losses take (None: not given), and their checks.
+LOSS_SWITCHES = {
+    "hinge_norm": lambda v: check_choice("hinge_norm", v, HINGE_NORMS),
+    "center_lam": lambda v: check_float("center_lam", v, minimum=0.0),
+    "center_alpha": lambda v: check_float("center_alpha", v, minimum=0.0, maximum=1.0),
+    "beta": lambda v: _check_beta(v),
+    "scale": lambda v: check_float("scale", v, minimum=0.0, min_inclusive=False),
+    "learn_scale": lambda v: _check_bool("learn_scale", v),
 }
 
 
@@ -79,6 +122,12 @@ class TrainConfig:
     lam: float = None
     normalize: str = "column"
     hsic_gradient: str = "exact"
+    hinge_norm: str = None
+    center_lam: float = None
+    center_alpha: float = None
+    beta: object = None  # a number >= 0, or a name in BETA_SCHEDULES
+    scale: float = None
+    learn_scale: bool = None
     feature_dim: int = None
     activation: str = None
     width: int = None
@@ -113,9 +162,22 @@ class TrainConfig:
             check_choice("activation", c.activation, ("prelu", "relu"))
         d = LOSS_DEFAULTS[c.loss]
         c.ensemble = d["ensemble"] if c.ensemble is None else check_int("ensemble", c.ensemble, minimum=1)
-        c.margin = d["margin"] if c.margin is None else check_float("margin", c.margin, minimum=0.0)
+        if c.margin is None:
+            c.margin = d["margin"]
+        elif c.loss in ANGULAR_LOSSES:
+            c.margin = _check_angular_margin(c.loss, c.margin)
+        else:
+            c.margin = check_float("margin", c.margin, minimum=0.0)
         c.lam = d["lam"] if c.lam is None else check_float("lam", c.lam, minimum=0.0)
         _check_switches(c)
+        for name, check in LOSS_SWITCHES.items():
+            value = getattr(c, name)
+            if name in d:
+                setattr(c, name, d[name] if value is None else check(value))
+            elif value is not None:
+                takes = [loss for loss in LOSSES if name in LOSS_DEFAULTS[loss]]
+                raise ValueError(f"{_switch(name)} applies to --loss {' and '.join(takes)} only, "
+                                 f"not to --loss {c.loss}")
         s = SCHEDULES[c.schedule]
         c.lr = s["lr"] if c.lr is None else check_float("lr", c.lr, minimum=0.0, min_inclusive=False)
         c.max_iter = s["max_iter"] if c.max_iter is None else check_int("max_iter", c.max_iter, minimum=1)
@@ -188,6 +250,49 @@ def read_config(path):
         raise ValueError(f"{path}: {exc}") from exc
 
 
+def head_options(cfg):
+    """``(head, options)`` for :func:`emsm_np.models.build_network`: the head a resolved config
+    trains with, and the keyword arguments of its class."""
+    if cfg.loss in EM_LOSSES:  # Softmax, M- and E-Softmax are EM-Softmax with V = 1, m = 0, lam = 0
+        return "em-softmax", {"ensemble": cfg.ensemble, "margin": cfg.margin, "lam": cfg.lam,
+                              "normalize": cfg.normalize, "hsic_gradient": cfg.hsic_gradient}
+    if cfg.loss == "hinge":
+        return cfg.loss, {"norm": cfg.hinge_norm}
+    if cfg.loss == "center":
+        return cfg.loss, {"lam": cfg.center_lam, "alpha": cfg.center_alpha}
+    if cfg.loss in ANGULAR_LOSSES:
+        return cfg.loss, {"margin": cfg.margin, "beta": BETA_SCHEDULES.get(cfg.beta, cfg.beta)}
+    return cfg.loss, {"scale": cfg.scale, "learn_scale": cfg.learn_scale}
+
+
+def _switch(field):
+    return "--" + field.replace("_", "-")
+
+
+def _check_beta(beta):
+    if isinstance(beta, str):
+        if beta not in BETA_SCHEDULES:
+            raise ValueError(f"beta must be a number >= 0 or a schedule, one of "
+                             f"{', '.join(map(repr, BETA_SCHEDULES))}; got {beta!r}")
+        return beta
+    return check_float("beta", beta, minimum=0.0)
+
+
+def _check_bool(name, value):
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
+def _check_angular_margin(loss, margin):
+    """The m of cos(m theta): an integer >= 1 (a float such as 2.0 from the command line is 2)."""
+    if isinstance(margin, float) and margin.is_integer():
+        margin = int(margin)
+    if isinstance(margin, bool) or not isinstance(margin, numbers.Integral) or margin < 1:
+        raise ValueError(f"--margin of --loss {loss} is the integer m >= 1 of cos(m theta), got {margin}")
+    return int(margin)
+
+
 def _check_switches(c):
     """The loss name and the switches must agree (Softmax is V=1, m=0, lam=0, ...).
 
@@ -195,8 +300,9 @@ def _check_switches(c):
     classifier has no pair to be diverse from, so the HSIC term is zero whatever lam.
     """
     V, m, lam = c.ensemble, c.margin, c.lam
-    if c.loss in ("softmax", "m-softmax") and (V != 1 or lam != 0):
+    if c.loss not in ("e-softmax", "em-softmax") and (V != 1 or lam != 0):
+        hint = "; the center loss's weight is --center-lam" if c.loss == "center" and lam != 0 else ""
         raise ValueError(f"--loss {c.loss} uses one classifier and no diversity term: "
-                         f"expected ensemble 1 and lam 0, got ensemble {V} and lam {lam}")
-    if c.loss in ("softmax", "e-softmax") and m != 0:
+                         f"expected ensemble 1 and lam 0, got ensemble {V} and lam {lam}{hint}")
+    if c.loss in ("softmax", "e-softmax", "hinge", "center", "n-softmax") and m != 0:
         raise ValueError(f"--loss {c.loss} has no margin: expected margin 0, got {m}")

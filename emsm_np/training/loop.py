@@ -28,7 +28,7 @@ from ..data import batches, load_dataset, split_validation
 from ..models import build_network
 from ..optim import SGD, step_lr
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import read_config
+from .config import head_options, read_config
 from .evaluate import evaluate
 from .plots import plot_run
 
@@ -98,12 +98,12 @@ def _training_batches(x, y, cfg, augment, start):
 def build_from_config(cfg, num_classes, in_channels, input_size=None):
     """The network of a resolved config, for images of shape (in_channels, input_size, input_size)."""
     dtype = np.float32 if cfg.dtype == "float32" else np.float64
+    head, options = head_options(cfg)
+    # EM-Softmax's switches are build_network's own arguments; a compared loss's go to its head class
+    switches = options if head == "em-softmax" else {"head": head, "head_options": options}
     return build_network(cfg.network, num_classes=num_classes, feature_dim=cfg.feature_dim,
-                         ensemble=cfg.ensemble, margin=cfg.margin, lam=cfg.lam,
-                         normalize=cfg.normalize, activation=cfg.activation,
-                         in_channels=in_channels, input_size=input_size, width=cfg.width,
-                         dropout=cfg.dropout, dtype=dtype, seed=cfg.seed,
-                         hsic_gradient=cfg.hsic_gradient)
+                         activation=cfg.activation, in_channels=in_channels, input_size=input_size,
+                         width=cfg.width, dropout=cfg.dropout, dtype=dtype, seed=cfg.seed, **switches)
 
 
 def _rng_layers(net):
@@ -211,7 +211,7 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
         log(f"resuming {run_dir} at iteration {start}/{cfg.max_iter}")
 
     header = ["iteration", "train_loss", "test_accuracy", "lr", "diversity", "agreement", "wall_time"]
-    header += [f"weak_accuracy_{v}" for v in range(cfg.ensemble)]
+    header += [f"weak_accuracy_{v}" for v in range(net.head.ensemble)]  # 1 for the compared losses' heads
     if cfg.validation:
         header.append("val_accuracy")
     chance = 1.0 / ds.num_classes
