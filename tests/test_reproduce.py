@@ -180,3 +180,41 @@ def test_every_preset_plans_valid_runs(experiment, preset):
             assert cfg.max_iter == 20000 and cfg.batch_size == 128 and cfg.network.startswith("liunet")
         if preset == "cpu":
             assert (cfg.network, cfg.max_iter, cfg.milestones) == ("lenet", 3000, (1800, 2550))
+
+
+def test_compared_adds_table1s_other_losses_to_a_finished_folder_training_only_them(smoke_results, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "table1"
+    shutil.copytree(smoke_results[0] / "table1", out)
+    capsys.readouterr()
+    assert main(["reproduce", "table1", "--preset", "smoke", "--seeds", "1", "--compared", "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert said.count("done before, skipped") == 4 and said.count("(trained,") == 5
+    rows = json.loads((out / "results.json").read_text())["datasets"]["mnist-sample"]["rows"]
+    compared = ["hinge", "center", "a-softmax", "n-softmax", "l-softmax"]  # the paper's order
+    assert [r["key"] for r in rows] == ["softmax", "m-softmax", "e-softmax", "em-softmax"] + compared
+    assert [r["paper"] for r in rows[4:]] == [99.53, 99.41, 99.66, 99.48, 99.69]  # Table 1, MNIST
+    assert [r["paper_source"] for r in rows[4:]] == ["Table 1 * (from L-Softmax's paper)", "Table 1", "Table 1",
+                                                     "Table 1", "Table 1 * (from L-Softmax's paper)"]
+    table = (out / "results.md").read_text()
+    assert "| HingeLoss | 1 |" in table and "HingeLoss l1; CenterLoss λ = 0.003, α = 0.5" in table
+    cfg = json.loads((out / "mnist-sample" / "l-softmax" / "seed-0" / "config.json").read_text())
+    assert (cfg["loss"], cfg["margin"], cfg["beta"]) == ("l-softmax", 2, "l-softmax")
+
+
+def test_the_compared_rows_are_the_gpu_presets_and_leave_the_cpu_presets_table1_as_it_was():
+    four = ["softmax", "m-softmax", "e-softmax", "em-softmax"]
+    assert [s.key for s in settings("table1", PRESETS["cpu"])] == four  # a cpu table1 folder stays valid
+    assert [s.key for s in settings("table1", PRESETS["smoke"])] == four
+    assert [s.key for s in settings("table1", PRESETS["gpu"])][:4] == four
+    assert len(settings("table1", PRESETS["gpu"])) == len(settings("table1", PRESETS["cpu"], compared=True)) == 9
+    assert [s.key for s in settings("table1", PRESETS["gpu"], compared=False)] == four
+    runs = runner.plan("table1", "cpu", seeds=1, compared=True)
+    assert [cfg.loss for _, _, _, cfg in runs[:4]] == four and {cfg.max_iter for *_, cfg in runs} == {3000}
+
+
+def test_compared_is_refused_for_an_experiment_without_those_rows(tmp_path, capsys):
+    assert main(["reproduce", "fig2", "--preset", "smoke", "--compared", "--out", str(tmp_path / "r")]) == 2
+    assert "--compared: the compared losses are rows of table1 only, not of fig2" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
