@@ -86,7 +86,7 @@ def _parser():
     t.add_argument("--normalize", help=f"one of {', '.join(NORMALIZE_MODES)} (default: column)")
     t.add_argument("--hinge-norm", help=f"hinge only: {' or '.join(HINGE_NORMS)}; l2 squares each violation "
                    "(Tang's L2-SVM; it diverges at lr 0.1 on the LiuNets, take a smaller --lr), l1 does not "
-                   "(default: l1, Caffe's HingeLoss layer's, which the paper ran)")
+                   "(default: l1, as Caffe's HingeLoss layer, the code the paper points to)")
     t.add_argument("--center-lam", type=float, help="center only: the weight lambda >= 0 of the center loss "
                    "added to softmax (default: 0.003, Wen et al.'s)")
     t.add_argument("--center-alpha", type=float, help="center only: the centres' step alpha in [0, 1] of "
