@@ -149,3 +149,16 @@ def test_sgd_load_state_dict_puts_the_velocities_in_the_parameters_dtype_at_once
     opt.load_state_dict({"lr": 0.1, "velocity.w": np.full(3, 2.0, np.float64)})
     assert opt.velocity["w"].dtype == np.float32
     np.testing.assert_array_equal(opt.velocity["w"], np.full(3, 2.0, np.float32))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(lr=0.0), r"lr must be > 0(\.0)?, got 0"),
+    (dict(lr=-0.1), r"lr must be > 0(\.0)?, got -0.1"),
+    (dict(lr=0.1, momentum=-0.5), r"momentum must be >= 0(\.0)?, got -0.5"),
+    (dict(lr=0.1, momentum=1.0), r"momentum must be < 1, got 1"),
+    (dict(lr=0.1, weight_decay=-1e-4), r"weight_decay must be >= 0(\.0)?, got -0.0001"),
+])
+def test_sgd_rejects_hyperparameters_out_of_range_naming_them(kwargs, message):
+    params = {"w": np.zeros(3)}
+    with pytest.raises(ValueError, match=message):
+        SGD(params, {"w": np.zeros(3)}, **kwargs)
