@@ -63,7 +63,8 @@ def test_every_network_and_loss_learns_at_its_datasets_default_recipe(network, l
     summary = train(cfg, tmp_path / "run", dataset=samples[dataset != "mnist"], progress=False,
                     log=lambda message: None)
     assert summary["status"] == "ok", summary["notes"]
-    # chance is 10 %; every case measured on 2 CPU cores reached 74-93 % in 60 iterations
+    # chance is 10 %; every case measured on 2 CPU cores reached 74-93 % in 60 iterations, the compared
+    # losses 84-95 % (hinge at its default l1: with l2 every LiuNet diverged at lr 0.1)
     assert summary["test_accuracy"] >= 0.5, (network, loss, summary["test_accuracy"])
     assert all(np.isfinite(a) for a in summary["weak_accuracy"])
 
