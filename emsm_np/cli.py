@@ -284,7 +284,8 @@ def _train(args):
             print(f"emsm: {exc}", file=sys.stderr)
             return EXIT_INTERRUPTED
     weak = ", ".join(f"{100 * a:.2f}%" for a in summary["weak_accuracy"])
-    print(f"done: test accuracy {100 * summary['test_accuracy']:.2f}% (weak classifiers: {weak}) "
+    weak = f" (weak classifiers: {weak})" if len(summary["weak_accuracy"]) > 1 else ""  # one classifier: no ensemble
+    print(f"done: test accuracy {100 * summary['test_accuracy']:.2f}%{weak} "
           f"in {summary['wall_time']:.1f} s; run in {summary['run_dir']}")
     if summary.get("status") == "not learning":
         print(f"emsm: warning: this run did not learn (test accuracy at chance level); see "

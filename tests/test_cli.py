@@ -16,7 +16,7 @@ def test_train_then_evaluate_on_the_embedded_sample(tmp_path, capsys):
                "--run-dir", str(run), "--no-progress"])
     out = capsys.readouterr().out
     assert rc == 0
-    assert "done: test accuracy" in out and str(run) in out
+    assert "done: test accuracy" in out and "(weak classifiers: " in out and str(run) in out
     for name in ("config.json", "metrics.csv", "checkpoint.npz", "loss.png", "accuracy.png"):
         assert (run / name).is_file()
     summary = json.loads((run / "summary.json").read_text())

@@ -164,7 +164,8 @@ def test_each_compared_loss_learns_from_the_command_line_on_the_embedded_sample(
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "ok" and len(summary["weak_accuracy"]) == 1
     assert summary["test_accuracy"] >= 0.75, (args, summary["test_accuracy"])  # chance: 10 %
-    capsys.readouterr()
+    done = [line for line in capsys.readouterr().out.splitlines() if line.startswith("done:")]
+    assert len(done) == 1 and "weak classifiers" not in done[0]  # one classifier, no ensemble to report
     assert main(["evaluate", str(run)]) == 0  # the run's config builds the same head again
     report = json.loads(capsys.readouterr().out)
     assert report["test_accuracy"] == summary["test_accuracy"] and len(report["weak_accuracy"]) == 1

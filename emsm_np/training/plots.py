@@ -29,7 +29,7 @@ def plot_run(metrics_csv, out_dir, title=""):
     fig, ax = _figure()
     ax.plot(it, [r["train_loss"] for r in rows], marker="o", label="train loss")
     ax.set_xlabel("iteration")
-    ax.set_ylabel("training loss (sum of weak CE + lambda D)")
+    ax.set_ylabel("training loss (mean since the last evaluation)")
     ax.set_yscale("log")
     ax.set_title(title or "training loss")
     ax.grid(alpha=0.3)
