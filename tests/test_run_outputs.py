@@ -1,10 +1,11 @@
 """What a run writes for its user: the logged training loss and the accuracy plot say what they claim."""
 import csv
 
+import numpy as np
 import pytest
 
-from emsm_np.training import loop, plots, train
-from test_training import read_rows, small_config, toy_digits
+from emsm_np.training import TrainingInterrupted, build_from_config, loop, plots, train
+from test_training import interrupt_at, read_rows, small_config, toy_digits
 
 
 def test_logged_train_loss_is_the_mean_of_the_step_losses_since_the_last_evaluation(tmp_path, monkeypatch):
@@ -52,3 +53,22 @@ def test_accuracy_plot_draws_the_averaged_classifier_and_each_weak_one_against_t
                      "weak classifier 1": [45.0, 65.0]}
     assert [list(line.get_xdata()) for line in acc_ax.get_lines()] == [[10.0, 20.0]] * 3
     assert list(loss_ax.get_lines()[0].get_ydata()) == [2.0, 1.0]
+
+
+def test_a_note_made_before_an_interruption_is_kept_once_by_the_resumed_run(tmp_path):
+    ds = toy_digits()
+    ds.x_train, ds.x_test = np.zeros_like(ds.x_train), np.zeros_like(ds.x_test)  # stays at chance (25 %)
+    ds.y_test = np.arange(len(ds.y_test)) % 4
+    cfg = small_config(max_iter=150, eval_every=50, milestones=(), width=4)
+    with pytest.raises(TrainingInterrupted, match="interrupted at iteration 100"):
+        train(cfg, tmp_path / "r", dataset=ds, progress=False, log=interrupt_at(100))
+    summary = train(None, tmp_path / "r", resume=True, dataset=ds, progress=False)
+    assert summary["status"] == "not learning"
+    assert len(summary["notes"]) == 1 and summary["notes"][0].startswith("not learning: test accuracy 25.0% after 100")
+
+
+@pytest.mark.parametrize("channels, size", [(1, 28), (3, 32)])
+def test_the_network_built_from_a_config_takes_the_datas_image_size(channels, size):
+    net = build_from_config(small_config().resolved(), 10, channels, size)
+    x = np.zeros((2, channels, size, size), dtype=np.float32)
+    assert net.logits(x).shape == (2, 10)
