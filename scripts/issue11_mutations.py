@@ -20,10 +20,10 @@ import tempfile
 
 # (the mutation, file, text, replacement, tests run)
 MUTATIONS = [
-    ("margin and lambda dropped when the network is built from the config", "emsm_np/training/loop.py",
-     "margin=cfg.margin, lam=cfg.lam,", "margin=0.0, lam=0.0,", ["tests/test_training.py"]),
-    ("normalize not passed through", "emsm_np/training/loop.py",
-     "normalize=cfg.normalize,", "", ["tests/test_training.py"]),
+    ("margin and lambda dropped when the network is built from the config", "emsm_np/training/config.py",
+     '"margin": cfg.margin, "lam": cfg.lam,', '"margin": 0.0, "lam": 0.0,', ["tests/test_training.py"]),
+    ("normalize not passed through", "emsm_np/training/config.py",
+     '"normalize": cfg.normalize, ', "", ["tests/test_training.py"]),
     ("no momentum", "emsm_np/training/loop.py",
      "momentum=cfg.momentum,", "momentum=0.0,", ["tests/test_training.py"]),
     ("no weight decay", "emsm_np/training/loop.py",
