@@ -272,6 +272,10 @@ def _train(args):
             resolved = cfg.resolved()  # validate before creating any directory
         except (ValueError, TypeError) as exc:
             raise type(exc)(_in_switches(str(exc))) from exc
+        for field in ("normalize", "hsic_gradient"):  # they shape the diversity term, which only these have
+            if getattr(args, field) is not None and resolved.loss not in ("e-softmax", "em-softmax"):
+                raise ValueError(f"{SWITCHES[field]} applies to --loss e-softmax and em-softmax only (the "
+                                 f"diversity term), not to --loss {resolved.loss}")
         if args.max_iter is not None and args.milestones is None and resolved.milestones:
             print(f"--max-iter {resolved.max_iter}: the {resolved.schedule} schedule's learning-rate milestones "
                   f"scaled to {', '.join(map(str, resolved.milestones))}")

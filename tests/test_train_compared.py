@@ -78,6 +78,9 @@ def test_an_em_softmax_config_written_before_the_compared_losses_resolves_as_bef
     (["--loss", "center", "--center-alpha", "1.5"], "--center-alpha must be <= 1.0, got 1.5"),
     (["--loss", "center", "--center-lam", "-1"], "--center-lam must be >= 0.0, got -1.0"),
     (["--loss", "hinge", "--hinge-norm", "l3"], "--hinge-norm must be one of 'l1', 'l2'; got 'l3'"),
+    (["--loss", "n-softmax", "--normalize", "none"], "--normalize applies to --loss e-softmax and em-softmax only"),
+    (["--loss", "softmax", "--hsic-gradient", "paper"],
+     "--hsic-gradient applies to --loss e-softmax and em-softmax only (the diversity term), not to --loss softmax"),
 ])
 def test_a_switch_the_loss_does_not_take_or_a_bad_value_exits_2_naming_it(args, message, tmp_path, capsys):
     rc = main(["train", "--run-dir", str(tmp_path / "r"), "--no-progress"] + args)
