@@ -41,6 +41,8 @@ def test_train_then_evaluate_on_the_embedded_sample(tmp_path, capsys):
         (["--data-dir", "/nonexistent/emsm"], "--data-dir /nonexistent/emsm does not exist"),
         (["--device", "gpu-9"], "device must be one of 'cpu', 'gpu'"),
         (["--threads", "0"], "--threads must be a positive integer, got 0"),
+        (["--dropout", "1.5"], "--dropout must be <= 0.99, got 1.5"),
+        (["--dropout", "-0.1"], "--dropout must be >= 0.0, got -0.1"),
     ],
 )
 def test_bad_options_are_one_line_errors(args, message, tmp_path, capsys):
