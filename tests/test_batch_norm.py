@@ -173,6 +173,15 @@ def test_batchnorm_train_rejects_a_single_value_per_channel():
     BatchNorm1d(3).forward(np.zeros((1, 3), dtype=np.float32), train=False)
 
 
+@pytest.mark.parametrize("x, exc, message", [
+    (np.zeros((4, 3), dtype=np.int64), TypeError, "x must have a floating dtype"),
+    ([[0.0, 1.0, 2.0]] * 4, TypeError, "x must be a NumPy or CuPy array, got list"),
+])
+def test_batchnorm_functional_rejects_a_bad_x_naming_it(x, exc, message):
+    with pytest.raises(exc, match=message):
+        batch_norm_forward(x, np.ones(3), np.zeros(3), np.zeros(3), np.ones(3))
+
+
 def test_batchnorm_functional_rejects_mismatched_parameter_shape():
     x = np.zeros((4, 3))
     with pytest.raises(ValueError, match=r"gamma must have shape \(3,\) to match the 3 channels of x"):

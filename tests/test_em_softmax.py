@@ -126,6 +126,13 @@ def test_plain_softmax_is_v1_m0_lam0():
     np.testing.assert_allclose(dW[0], x.T @ p / len(y), rtol=1e-12, atol=1e-14)
 
 
+def test_em_softmax_forward_defaults_to_the_plain_softmax_loss_of_each_classifier_summed():
+    x, W, y = make(np, V=2, K=6)
+    loss, _, _ = em_softmax_forward(x, W, y)  # m = 0, lambda = 0
+    expected = sum(-log_softmax(x @ W[v], axis=1)[np.arange(len(y)), y].mean() for v in range(2))
+    assert abs(float(loss) - expected) < 1e-12
+
+
 MARGINS = [0.1, 0.5, 2.0]
 
 
