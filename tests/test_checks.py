@@ -108,6 +108,8 @@ DEVICE_MIXES = {
     "dropout forward": (lambda c, g: dropout_forward(a64(2, 3), g(np.ones((2, 3), bool)), 0.5), "x", "mask"),
     "margin cross-entropy": (lambda c, g: margin_cross_entropy_forward(a64(3, 4), g(np.array([0, 1, 2]))), "z", "y"),
     "em_softmax_loss": (lambda c, g: em_softmax_loss(a64(4, 3), g(a64(2, 3, 5)), np.array([0, 1, 2, 3])), "x", "W"),
+    "em_softmax_loss labels": (lambda c, g: em_softmax_loss(a64(4, 3), a64(2, 3, 5), g(np.array([0, 1, 2, 3]))),
+                               "x", "y"),
     "relu backward": (lambda c, g: relu_backward(g(a64(2, 3, 4, 4)), c["relu"]), "dout", "x"),
     "max_pool2d backward (2x2)": (lambda c, g: max_pool2d_backward(g(a64(2, 3, 2, 2)), c["pool"]), "dout", "x"),
     "max_pool2d backward (im2col)": (lambda c, g: max_pool2d_backward(g(a64(2, 3, 2, 2)), c["pool3"]), "dout", "x"),
