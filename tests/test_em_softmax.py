@@ -131,6 +131,21 @@ def test_em_softmax_forward_defaults_to_the_plain_softmax_loss_of_each_classifie
     loss, _, _ = em_softmax_forward(x, W, y)  # m = 0, lambda = 0
     expected = sum(-log_softmax(x @ W[v], axis=1)[np.arange(len(y)), y].mean() for v in range(2))
     assert abs(float(loss) - expected) < 1e-12
+    # and with the diversity term on, column normalisation and the exact gradient are the defaults
+    loss, terms, _ = em_softmax_forward(x, W, y, lam=0.1)
+    loss_c, terms_c, _ = em_softmax_forward(x, W, y, lam=0.1, normalize="column", hsic_gradient="exact")
+    assert float(loss) == float(loss_c) and float(terms["diversity"]) == float(terms_c["diversity"])
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda x, W: weak_logits(x, W[0]), "W must be 3-D"),
+    (lambda x, W: ensemble_logits(x, W[0]), "W must be 3-D"),
+    (lambda x, W: normalize_forward(W, eps=0.0), "eps must be > 0"),
+])
+def test_logits_and_normalize_refuse_bad_arguments_naming_them(call, message):
+    x, W, _ = make(np)
+    with pytest.raises((TypeError, ValueError), match=message):
+        call(x, W)
 
 
 MARGINS = [0.1, 0.5, 2.0]
