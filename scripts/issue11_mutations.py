@@ -57,9 +57,10 @@ MUTATIONS = [
     ("cifar100 given the cifar10 schedule", "emsm_np/training/config.py",
      'if dataset.startswith("cifar100"):\n        return "cifar100"',
      'if dataset.startswith("cifar100"):\n        return "cifar10"', ["tests/test_cli.py", "tests/test_training.py"]),
+    # (the GPU tests, on the CuPy double: the CPU-only machine can only show the no-GPU error)
     ("evaluate --device ignored", "emsm_np/cli.py",
-     "ev = evaluate(net, ds.x_test, ds.y_test, device=args.device)",
-     "ev = evaluate(net, ds.x_test, ds.y_test)", ["tests/test_cli.py"]),
+     "    net.to(args.device)\n    ev = evaluate(net, ds.x_test, ds.y_test, device=args.device)",
+     '    net.to("cpu")\n    ev = evaluate(net, ds.x_test, ds.y_test)', ["tests/test_cli.py", "gpu:tests/test_gpu_path.py"]),
     ("optimiser velocity not restored on resume", "emsm_np/training/loop.py",
      "        opt.load_state_dict(optim_state)\n", "", ["tests/test_training.py"]),
     ("margin sign flipped", "emsm_np/functional/margin_cross_entropy.py",
@@ -73,17 +74,23 @@ def run_one(tree, name, path, old, new, tests):
     if text.count(old) != 1:
         return f"not applied ({text.count(old)} matches of the text in {path})"
     open(src, "w").write(text.replace(old, new))
+    failed = errors = 0
     try:
         env = dict(os.environ, PYTHONPATH=tree, EMSM_DATA=os.path.join(tree, ".no-data"))
-        out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                              "-m", "not gpu", *tests], cwd=tree, env=env,
-                             capture_output=True, text=True).stdout
+        cpu = [t for t in tests if not t.startswith("gpu:")]
+        gpu = [t[4:] for t in tests if t.startswith("gpu:")]  # run as CI does: on the CuPy double
+        for files, marker, extra in ((cpu, "not gpu", {}), (gpu, "gpu", {"EMSM_CUPY_DOUBLE": "1"})):
+            if not files:
+                continue
+            out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                                  "-m", marker, *files], cwd=tree, env=dict(env, **extra),
+                                 capture_output=True, text=True).stdout
+            tail = out.strip().splitlines()[-1] if out.strip() else ""
+            failed += int(m.group(1)) if (m := re.search(r"(\d+) failed", tail)) else 0
+            errors += int(m.group(1)) if (m := re.search(r"(\d+) error", tail)) else 0
     finally:
         open(src, "w").write(text)
-    tail = out.strip().splitlines()[-1] if out.strip() else ""
-    failed = re.search(r"(\d+) failed", tail)
-    errors = re.search(r"(\d+) error", tail)
-    return int(failed.group(1)) if failed else 0, int(errors.group(1)) if errors else 0, tail
+    return failed, errors
 
 
 def main(argv=None):
@@ -104,7 +111,7 @@ def main(argv=None):
                 print(f"| {name} | {', '.join(tests)} | {result} | - |", flush=True)
                 bad += 1
                 continue
-            failed, errors, _ = result
+            failed, errors = result
             bad += failed == 0 and errors == 0
             print(f"| {name} | {', '.join(t.split('/')[-1] for t in tests)} | {failed} | {errors} |", flush=True)
     return 1 if bad else 0

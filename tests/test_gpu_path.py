@@ -100,16 +100,28 @@ def test_the_training_loop_copies_to_the_host_at_evaluations_only(gpu_xp, tmp_pa
     assert counts[0] == counts[1], counts  # the 20 more steps copied nothing
 
 
-def test_emsm_train_on_the_gpu_then_evaluate_and_resume_on_either_device(gpu_xp, tmp_path, capsys):
+def test_emsm_train_on_the_gpu_then_evaluate_and_resume_on_either_device(gpu_xp, tmp_path, capsys, monkeypatch):
+    import emsm_np.training as training
+    from emsm_np.training.evaluate import model_device
+
     run = tmp_path / "run"
     args = ["--max-iter", "6", "--eval-every", "3", "--width", "4", "--feature-dim", "8", "--no-progress"]
     assert main(["train", "--device", "gpu", "--run-dir", str(run)] + args) == 0
     trained = json.loads((run / "summary.json").read_text())["test_accuracy"]
     capsys.readouterr()
+    evaluated_on, evaluate = [], training.evaluate
+
+    def recording_evaluate(net, *a, **kw):
+        evaluated_on.append(model_device(net))
+        return evaluate(net, *a, **kw)
+
+    monkeypatch.setattr(training, "evaluate", recording_evaluate)
     for device in ("gpu", "cpu"):
         assert main(["evaluate", str(run), "--device", device]) == 0
         report = json.loads(capsys.readouterr().out)
         assert report["test_accuracy"] == pytest.approx(trained, abs=1e-3), device  # float32 rounding
+    assert evaluated_on == ["gpu", "cpu"]  # --device is where the network is evaluated
+    monkeypatch.undo()
     assert main(["train", "--resume", str(run), "--max-iter", "9", "--no-progress"]) == 0
     assert "iter 9/9" in capsys.readouterr().out
     assert json.loads((run / "config.json").read_text())["device"] == "gpu"
