@@ -150,3 +150,18 @@ def check_dtype(name, dtype):
     if dt not in (np.float32, np.float64):
         raise TypeError(f"{name} must be float32 or float64, got {dt}")
     return dt
+
+
+def check_features_for_classifier(x, W, d, K, y=None):
+    """Features ``x`` (n, d) and labels ``y`` (n,) in [0, K) for a classifier ``W`` with ``d``
+    inputs and ``K >= 2`` classes (W's own shape is checked by the caller); name the argument."""
+    if K < 2:
+        raise ValueError(f"W must have at least 2 classes in its last axis (K >= 2), got shape {tuple(W.shape)}")
+    if x.shape[1] != d:
+        raise ValueError(
+            f"x has {x.shape[1]} features but W expects d = {d}: "
+            f"x must be (n, {d}) for W of shape {tuple(W.shape)}, got x {tuple(x.shape)}"
+        )
+    if y is not None:
+        check_labels("y", y, x.shape[0], K)
+        check_same_device(("x", x), ("y", y))

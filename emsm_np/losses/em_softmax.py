@@ -52,12 +52,11 @@ the loss cannot see.
 from ..backend import get_array_module
 from .._checks import (
     check_array,
+    check_features_for_classifier,
     check_choice,
     check_finite,
     check_float,
-    check_labels,
     check_same,
-    check_same_device,
 )
 from ..functional.hsic import hsic_diversity_backward, hsic_diversity_forward
 from ..functional.margin_cross_entropy import (
@@ -91,16 +90,7 @@ def check_head_inputs(x, W, y=None, margin=0.0, lam=0.0, normalize="column", hsi
     V, d, K = W.shape
     if V < 1:
         raise ValueError(f"W must hold at least one classifier (V >= 1), got shape {tuple(W.shape)}")
-    if K < 2:
-        raise ValueError(f"W must have at least 2 classes in its last axis (K >= 2), got shape {tuple(W.shape)}")
-    if x.shape[1] != d:
-        raise ValueError(
-            f"x has {x.shape[1]} features but W expects d = {d}: "
-            f"x must be (n, {d}) for W of shape {tuple(W.shape)}, got x {tuple(x.shape)}"
-        )
-    if y is not None:
-        check_labels("y", y, x.shape[0], K)
-        check_same_device(("x", x), ("y", y))
+    check_features_for_classifier(x, W, d, K, y)
     check_float("margin", margin, minimum=0.0)
     check_float("lam", lam, minimum=0.0)
     check_choice("normalize", normalize, NORMALIZE_MODES)

@@ -22,12 +22,11 @@ import numpy as np
 
 from .._checks import (
     check_array,
+    check_features_for_classifier,
     check_dtype,
     check_finite,
     check_int,
-    check_labels,
     check_same,
-    check_same_device,
 )
 from ..layers.base import Layer, default_rng
 
@@ -40,16 +39,7 @@ def check_linear_inputs(x, W, y=None):
     check_array("W", W, ndim=2)
     check_same(("x", x), ("W", W))
     d, K = W.shape
-    if K < 2:
-        raise ValueError(f"W must have at least 2 classes in its last axis (K >= 2), got shape {tuple(W.shape)}")
-    if x.shape[1] != d:
-        raise ValueError(
-            f"x has {x.shape[1]} features but W expects d = {d}: "
-            f"x must be (n, {d}) for W of shape {tuple(W.shape)}, got x {tuple(x.shape)}"
-        )
-    if y is not None:
-        check_labels("y", y, x.shape[0], K)
-        check_same_device(("x", x), ("y", y))
+    check_features_for_classifier(x, W, d, K, y)
     check_finite("x", x)
     check_finite("W", W)
 
