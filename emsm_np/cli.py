@@ -309,6 +309,7 @@ def _check_writable(run_dir, switch="--run-dir"):
 def _evaluate(args):
     from .data import load_dataset
     from .training import build_from_config, evaluate, load_checkpoint
+    from .training.checkpoint import load_model_state
     from .training.config import read_config
 
     if args.device not in ("cpu", "gpu"):
@@ -328,7 +329,7 @@ def _evaluate(args):
     ds = load_dataset(cfg.dataset, data_dir=args.data_dir or cfg.data_dir)
     net = build_from_config(cfg, ds.num_classes, ds.x_train.shape[1], ds.x_train.shape[2])
     model_state, _, meta = load_checkpoint(ckpt)
-    net.load_state_dict(model_state)
+    load_model_state(net, model_state, ckpt)
     net.to(args.device)
     ev = evaluate(net, ds.x_test, ds.y_test, device=args.device)
     print(json.dumps({"checkpoint": os.path.abspath(ckpt), "iteration": meta["iteration"],

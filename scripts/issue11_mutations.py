@@ -40,8 +40,8 @@ MUTATIONS = [
      "(weak_pred == weak_pred[:1]).all(axis=0)", "(weak_pred == weak_pred[:1]).any(axis=0)",
      ["tests/test_evaluate.py"]),
     ("batch-norm running statistics reset after loading a checkpoint", "emsm_np/training/loop.py",
-     "        net.load_state_dict(model_state)\n",
-     "        net.load_state_dict(model_state)\n"
+     "        load_model_state(net, model_state, ckpt_path)\n",
+     "        load_model_state(net, model_state, ckpt_path)\n"
      "        for _l in net.features.layers:\n"
      "            if 'running_mean' in getattr(_l, 'buffers', {}):\n"
      "                _l.buffers['running_mean'][...] = 0\n"

@@ -131,3 +131,13 @@ def test_every_network_ends_with_fc_batchnorm_activation_as_the_prototxt(name):
     assert isinstance(fc, Linear) and "bias" not in fc.params  # BN's beta is the bias
     assert isinstance(bn, BatchNorm1d) and bn.num_features == 6
     assert isinstance(act, (PReLU, ReLU))
+
+
+def test_a_network_refuses_a_state_with_keys_it_does_not_have():
+    net = build_network("lenet", num_classes=10, feature_dim=8, width=4)
+    state = net.state_dict()
+    net.load_state_dict(state)  # its own state loads
+    with pytest.raises(KeyError, match=r"neither the features nor the head: \['optimizer.velocity'\]"):
+        net.load_state_dict(dict(state, **{"optimizer.velocity": np.zeros(1)}))
+    with pytest.raises(KeyError, match=r"does not have: \['params.bias'\]"):
+        net.load_state_dict(dict(state, **{"head.params.bias": np.zeros(10)}))

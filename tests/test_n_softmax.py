@@ -148,3 +148,11 @@ def test_a_bad_scale_is_refused_naming_it(kwargs, exc, message):
 @pytest.mark.parametrize("learn_scale", [False, True])
 def test_head_on_the_gpu_copies_nothing_to_the_host(gpu_xp, learn_scale):
     assert_gpu_step_copies_nothing(gpu_xp, NSoftmax(5, 4, learn_scale=learn_scale, rng=0))
+
+
+def test_a_learned_scale_checkpoint_is_refused_by_a_fixed_scale_head_naming_the_key():
+    learned, fixed = NSoftmax(4, 3, learn_scale=True), NSoftmax(4, 3)
+    with pytest.raises(KeyError, match=r"NSoftmax does not have: \['params.scale'\]"):
+        fixed.load_state_dict(learned.state_dict())
+    with pytest.raises(KeyError, match=r"state is missing 'params.scale'"):
+        learned.load_state_dict(fixed.state_dict())

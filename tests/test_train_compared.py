@@ -172,3 +172,17 @@ def test_each_compared_loss_learns_from_the_command_line_on_the_embedded_sample(
     assert main(["evaluate", str(run)]) == 0  # the run's config builds the same head again
     report = json.loads(capsys.readouterr().out)
     assert report["test_accuracy"] == summary["test_accuracy"] and len(report["weak_accuracy"]) == 1
+
+
+def test_evaluate_of_a_checkpoint_that_does_not_fit_its_config_is_one_line_naming_the_file(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--loss", "n-softmax", "--learn-scale", "--max-iter", "2", "--width", "4",
+                 "--feature-dim", "8", "--run-dir", str(run), "--no-progress"]) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps(dict(cfg, learn_scale=False)))  # the scale is no parameter now
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"{run / 'checkpoint.npz'}: the checkpoint does not fit the network that its config.json describes" in err
+    assert "['params.scale']" in err

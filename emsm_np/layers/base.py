@@ -66,7 +66,15 @@ class Layer:
         return out
 
     def load_state_dict(self, state):
-        """Copy arrays from :meth:`state_dict` output into this layer, in place."""
+        """Copy arrays from :meth:`state_dict` output into this layer, in place.
+
+        Every key must match: a missing one or one this layer does not have (a checkpoint
+        of another configuration, e.g. a learned scale loaded into a fixed-scale head) is
+        a ``KeyError`` naming it, not a silent partial load."""
+        own = {f"{kind}.{k}" for kind, store in (("params", self.params), ("buffers", self.buffers)) for k in store}
+        unexpected = sorted(set(state) - own)
+        if unexpected:
+            raise KeyError(f"state has keys that {type(self).__name__} does not have: {unexpected}")
         for kind, store in (("params", self.params), ("buffers", self.buffers)):
             for k, v in store.items():
                 key = f"{kind}.{k}"

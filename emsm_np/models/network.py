@@ -93,6 +93,9 @@ class Network:
         return out
 
     def load_state_dict(self, state):
+        stray = sorted(k for k in state if not k.startswith(("features.", "head.")))
+        if stray:
+            raise KeyError(f"state has keys that belong to neither the features nor the head: {stray}")
         self.features.load_state_dict({k[len("features."):]: v for k, v in state.items() if k.startswith("features.")})
         self.head.load_state_dict({k[len("head."):]: v for k, v in state.items() if k.startswith("head.")})
 

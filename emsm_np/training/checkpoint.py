@@ -60,3 +60,14 @@ def load_checkpoint(path):
     optim = {k[len("optim/"):]: v for k, v in data.items() if k.startswith("optim/")}
     optim.update(meta.pop("optim_scalars"))
     return model, optim, meta
+
+
+def load_model_state(net, model_state, path):
+    """``net.load_state_dict(model_state)``; a state that does not fit the network (a key
+    missing or extra, a shape changed: a checkpoint of another configuration) is a
+    :class:`CheckpointError` naming the file, not a traceback."""
+    try:
+        net.load_state_dict(model_state)
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"{path}: the checkpoint does not fit the network that its config.json "
+                              f"describes: {exc.args[0]}") from exc

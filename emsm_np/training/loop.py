@@ -27,7 +27,7 @@ from ..backend import get_array_module, get_cupy
 from ..data import batches, load_dataset, split_validation
 from ..models import build_network
 from ..optim import SGD, step_lr
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from .config import head_options, read_config
 from .evaluate import evaluate
 from .plots import plot_run
@@ -200,7 +200,7 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
     metrics_path = os.path.join(run_dir, METRICS)
     if resume:
         model_state, optim_state, meta = load_checkpoint(ckpt_path)
-        net.load_state_dict(model_state)
+        load_model_state(net, model_state, ckpt_path)
         opt.load_state_dict(optim_state)
         start, elapsed = meta["iteration"], meta["elapsed"]
         watch = _LossWatch(meta["loss_sum"], meta["loss_count"])
