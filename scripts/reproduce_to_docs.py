@@ -1,0 +1,75 @@
+"""Copy an ``emsm reproduce`` results folder into the docs' Results page.
+
+    python scripts/reproduce_to_docs.py runs/reproduce/table1-cpu table1_cpu
+    python scripts/reproduce_to_docs.py runs/reproduce/fig2-cpu fig2_cpu --note "shared the two cores with ..."
+
+writes ``docs/results/NAME.md`` (the folder's ``results.md`` with every heading moved two
+levels down, since the page includes it under its own ``##`` section, and a line naming the
+machine, the date and the commit) and, when the folder has a figure, ``docs/_static/NAME.png``
+with the link rewritten to it. The numbers are the runner's, not retyped.
+"""
+import argparse
+import datetime
+import glob
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
+
+def commit():
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def demote(text, levels=2):
+    """Move every Markdown heading ``levels`` deeper (``# T`` -> ``### T``), code blocks left alone."""
+    out, fenced = [], False
+    for line in text.split("\n"):
+        if line.startswith("```"):
+            fenced = not fenced
+        if not fenced and re.match(r"#{1,6} ", line):
+            line = "#" * levels + line
+        out.append(line)
+    return "\n".join(out)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("folder", help="an emsm reproduce --out folder holding results.md")
+    ap.add_argument("name", help="the docs/results file name, without .md (e.g. table1_cpu)")
+    ap.add_argument("--note", default="", help="a sentence on the machine or the run, added to the header line")
+    args = ap.parse_args(argv)
+    src = os.path.join(args.folder, "results.md")
+    if not os.path.isfile(src):
+        ap.error(f"folder: no results.md in {args.folder}; run emsm reproduce with --out {args.folder} first")
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", args.name):
+        ap.error(f"name: letters, digits, _ and - only, got {args.name!r}")
+    with open(src) as f:
+        text = demote(f.read())
+    for png in sorted(glob.glob(os.path.join(args.folder, "*.png"))):
+        target = f"{args.name}.png" if len(glob.glob(os.path.join(args.folder, "*.png"))) == 1 \
+            else f"{args.name}-{os.path.basename(png)}"
+        shutil.copyfile(png, os.path.join(ROOT, "docs", "_static", target))
+        text = text.replace(f"]({os.path.basename(png)})", f"](/_static/{target})")
+    header = (f"Machine: {platform.machine()}, {os.cpu_count()} logical CPUs, "
+              f"{datetime.date.today().isoformat()}, code at commit {commit()}"
+              + (f"; {args.note}" if args.note else "") + ".\n\n")
+    lines = text.split("\n", 2)  # the title line, the blank line, the rest
+    text = lines[0] + "\n\n" + header + (lines[2] if len(lines) > 2 else "")
+    out = os.path.join(ROOT, "docs", "results", f"{args.name}.md")
+    with open(out, "w") as f:
+        f.write(text.rstrip("\n") + "\n")
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
