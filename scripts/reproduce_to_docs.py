@@ -46,6 +46,7 @@ def main(argv=None):
     ap.add_argument("folder", help="an emsm reproduce --out folder holding results.md")
     ap.add_argument("name", help="the docs/results file name, without .md (e.g. table1_cpu)")
     ap.add_argument("--note", default="", help="a sentence on the machine or the run, added to the header line")
+    ap.add_argument("--docs", default=os.path.join(ROOT, "docs"), help="the docs folder (default: this repository's)")
     args = ap.parse_args(argv)
     src = os.path.join(args.folder, "results.md")
     if not os.path.isfile(src):
@@ -54,17 +55,17 @@ def main(argv=None):
         ap.error(f"name: letters, digits, _ and - only, got {args.name!r}")
     with open(src) as f:
         text = demote(f.read())
-    for png in sorted(glob.glob(os.path.join(args.folder, "*.png"))):
-        target = f"{args.name}.png" if len(glob.glob(os.path.join(args.folder, "*.png"))) == 1 \
-            else f"{args.name}-{os.path.basename(png)}"
-        shutil.copyfile(png, os.path.join(ROOT, "docs", "_static", target))
+    pngs = sorted(glob.glob(os.path.join(args.folder, "*.png")))
+    for png in pngs:
+        target = f"{args.name}.png" if len(pngs) == 1 else f"{args.name}-{os.path.basename(png)}"
+        shutil.copyfile(png, os.path.join(args.docs, "_static", target))
         text = text.replace(f"]({os.path.basename(png)})", f"](/_static/{target})")
     header = (f"Machine: {platform.machine()}, {os.cpu_count()} logical CPUs, "
               f"{datetime.date.today().isoformat()}, code at commit {commit()}"
               + (f"; {args.note}" if args.note else "") + ".\n\n")
     lines = text.split("\n", 2)  # the title line, the blank line, the rest
     text = lines[0] + "\n\n" + header + (lines[2] if len(lines) > 2 else "")
-    out = os.path.join(ROOT, "docs", "results", f"{args.name}.md")
+    out = os.path.join(args.docs, "results", f"{args.name}.md")
     with open(out, "w") as f:
         f.write(text.rstrip("\n") + "\n")
     print(out)
