@@ -78,7 +78,7 @@ def _parser():
     t.add_argument("--ensemble", type=int, help="number of weak classifiers V >= 1; e-/em-softmax accept 1 "
                    "(Fig. 2 of the paper starts there) (default: 2 for e-/em-softmax, as Sec. 4.4, else 1)")
     t.add_argument("--lam", type=float, help="HSIC diversity weight lambda >= 0 (default: 0.1 for e-/em-softmax, "
-                   "the paper's Sec. 4.4, else 0; with the exact gradient that is the paper's 0.4 if it trained "
+                   "the value the paper fixes for Fig. 2 and Table 4, Secs. 4.4, 4.8, else 0; with the exact gradient that is the paper's 0.4 if it trained "
                    "with its stated lambda W_v K_v, see --hsic-gradient)")
     t.add_argument("--hsic-gradient", help=f"one of {', '.join(HSIC_GRADIENTS)}: the HSIC part of dL/dW_v is the "
                    "exact derivative of the loss (4 lambda W_v K_v) or the paper's stated lambda W_v K_v (text after "
@@ -127,7 +127,7 @@ def _parser():
     e.add_argument("--device", default="cpu", help="cpu or gpu (default: cpu)")
     e.add_argument("--threads", type=int, help="CPU worker threads (default: $EMSM_NUM_THREADS, else every usable core)")
 
-    i = sub.add_parser("info", help="parameters and size in MB of a network (as Table 3 of the paper counts them)",
+    i = sub.add_parser("info", help="parameters and size in MB of a network (which reproduces Table 3 of the paper)",
                        description="Print a network's parameter count and its float32 size in MB (10^6 bytes), "
                                    "which reproduces the sizes in Table 3 of the paper. Exit status 2 for bad switches.")
     i.add_argument("--network", required=True, help=f"one of {', '.join(NETWORKS)}")

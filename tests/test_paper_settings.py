@@ -1,5 +1,5 @@
 """Settings of the paper that emsm_np expresses: V = 1 with e-/em-softmax (Fig. 2), the
-paper's HSIC gradient (``--hsic-gradient``), the defaults of Sec. 4.3/4.4 (V = 2, lambda = 0.1),
+paper's HSIC gradient (``--hsic-gradient``), the defaults of Sec. 4.4 (V = 2, lambda = 0.1),
 dropout on the feature layer at Table 4's rates, and the help text that says so."""
 import json
 
@@ -71,7 +71,7 @@ def test_em_softmax_with_one_classifier_trains_from_the_command_line(tmp_path, c
     assert len(json.loads((run / "summary.json").read_text())["weak_accuracy"]) == 1
 
 
-# ---------------------------------------------------------------- defaults (Sec. 4.3/4.4)
+# ---------------------------------------------------------------- defaults (Sec. 4.4)
 
 
 @pytest.mark.parametrize("loss", ["e-softmax", "em-softmax"])

@@ -218,3 +218,22 @@ def test_compared_is_refused_for_an_experiment_without_those_rows(tmp_path, caps
     assert main(["reproduce", "fig2", "--preset", "smoke", "--compared", "--out", str(tmp_path / "r")]) == 2
     assert "--compared: the compared losses are rows of table1 only, not of fig2" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("experiment", ["fig1", "fig2"])
+def test_the_figures_mark_only_lambda_01_v2_and_say_whose_number_and_what_is_assumed(experiment):
+    from emsm_np.reproduce.experiments import paper_number
+
+    p = PRESETS["gpu"]
+    marked = {}
+    for s in settings(experiment, p):
+        for ds in ("mnist", "cifar10", "cifar10+", "cifar100", "cifar100+"):
+            value, source = paper_number(experiment, s, ds)
+            if value is not None:
+                marked[(s.fields["lam"], s.fields["ensemble"], ds)] = (value, source)
+    assert {k[:2] for k in marked} == {(0.1, 2)}
+    # Table 4 states lambda = 0.1 for its EM-Softmax (Sec. 4.8); Table 1 states neither lambda nor V.
+    assert marked[(0.1, 2, "cifar100")] == (72.74, "Table 4 EM-Softmax (λ = 0.1 stated, V not: 2 assumed)")
+    assert marked[(0.1, 2, "cifar10")][0] == 93.31
+    assert marked[(0.1, 2, "cifar100+")] == (75.69, "Table 1 EM-Softmax (λ, V not stated: 0.1, 2 assumed)")
+    assert marked[(0.1, 2, "mnist")] == (TABLE1["em-softmax"]["mnist"], "Table 1 EM-Softmax (λ, V not stated: 0.1, 2 assumed)")

@@ -201,10 +201,12 @@ assert diversity(W_orth, normalize="none") < 1e-10 and diversity(W_blind, normal
 # :math:`D(sW) = s^4 D(W)`, while what a classifier predicts,
 # :math:`\arg\max_k (xW_v)_k`, does not change when :math:`W_v` is scaled by
 # :math:`s > 0`. Training could therefore lower :math:`\lambda D` by shrinking
-# every :math:`W_v`, without making the classifiers any more different. The
-# paper says as much (the HSIC term is "value-aware") and therefore uses "the
-# normalized weak classifiers to compute the diversity" (Sec. 3.2), without
-# saying which normalisation.
+# every :math:`W_v`, without making the classifiers any more different. (That
+# argument is ours. The paper's is the other side of the same scale issue: the
+# HSIC term is "value-aware", and "if the magnitude of different weak classifiers
+# is quite large, the diversity may not be well handled".) The paper therefore
+# uses "the normalized weak classifiers to compute the diversity" (Sec. 3.2),
+# without saying which normalisation.
 #
 # emsm_np measures diversity on normalised classifiers :math:`\hat W_v`
 # (:mod:`emsm_np.functional.normalize`): ``"column"`` scales each class vector

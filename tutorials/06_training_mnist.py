@@ -68,7 +68,8 @@ print("training images per class:", np.bincount(ds.y_train))
 # PReLU - max-pool 2; 8 and then 16 channels) and a linear layer to a
 # :math:`d`-dimensional feature. We take :math:`d = 2` so that the features
 # can be plotted directly. On top sits the head of tutorial 04,
-# :class:`~emsm_np.losses.EMSoftmax`, with the switches of the paper:
+# :class:`~emsm_np.losses.EMSoftmax`, with the paper's switches (V, m, λ) at this
+# tutorial's values (m and λ are emsm_np's choices for this small run):
 #
 # ============  =========  =========  ==================
 # loss          :math:`V`  :math:`m`  :math:`\lambda`

@@ -5,7 +5,7 @@ The compared losses: decision margins in 2-D
 Table 1 of the paper ranks EM-Softmax against five other losses trained on the
 same networks: the hinge loss of an SVM head (Tang, 2013), the center loss
 (Wen et al., 2016), L-Softmax (Liu et al., 2016), A-Softmax (SphereFace, Liu
-et al., 2017) and N-Softmax (NormFace, Wang et al., 2017). emsm_np implements
+et al., 2017a) and N-Softmax (NormFace, Wang et al., 2017a). emsm_np implements
 each as a forward/backward pair with a hand-derived gradient
 (:mod:`emsm_np.losses`, derived in Part 3 of the derivations page). Every one
 of them is an answer to the question of tutorial 02: softmax is satisfied as

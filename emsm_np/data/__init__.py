@@ -1,4 +1,5 @@
-"""Data sets of the paper, read from their official files, and batching.
+"""The paper's MNIST and CIFAR sets (and Fashion-MNIST, not in the paper), read from their
+official files, and batching.
 
 Stands beside the network code and knows nothing of layers (STYLE.md).
 

@@ -1,6 +1,7 @@
-"""One entry point, :func:`load_dataset`, for every data set of the paper.
+"""One entry point, :func:`load_dataset`, for the paper's MNIST and CIFAR sets (not its
+ImageNet32), plus Fashion-MNIST (not in the paper).
 
-Preprocessing follows the paper:
+Preprocessing follows the paper's (Fashion-MNIST: MNIST's):
 
 MNIST, Fashion-MNIST (and the embedded sample)
     pixels scaled to [0, 1]: ``x / 255`` as float32, shape (N, 1, 28, 28).

@@ -1,5 +1,5 @@
 """The angular margin function psi of L-Softmax (Liu et al. 2016, Eq. 6) and A-Softmax
-(Liu et al. 2017), as a function of ``c = cos(theta)``.
+(Liu et al. 2017a), as a function of ``c = cos(theta)``.
 
 For an integer margin ``m >= 1`` and ``theta`` in ``[k pi/m, (k+1) pi/m]``
 (``k = 0, ..., m-1``)::

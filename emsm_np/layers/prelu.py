@@ -1,5 +1,5 @@
 """``PReLU``: parametric ReLU over :mod:`emsm_np.functional.prelu` (through :mod:`emsm_np.ops`);
-the paper's networks use it."""
+emsm_np's LiuNets use it (emsm_np's choice: the paper names no activation)."""
 import numpy as np
 
 from .._checks import check_dtype, check_float, check_int

@@ -1,4 +1,4 @@
-"""A-Softmax [Liu et al. 2017, SphereFace] of Table 1: the function and the head.
+"""A-Softmax [Liu et al. 2017a, SphereFace] of Table 1: the function and the head.
 
 The equations and the gradient are in :mod:`emsm_np.functional.a_softmax`: L-Softmax on
 the column-normalised classifier, with the gradient through the normalisation.

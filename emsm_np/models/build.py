@@ -95,8 +95,8 @@ def stage_widths(name, width=None):
     """Filters of each LiuNet stage (each lenet convolution) of network ``name``.
 
     With ``width``, scaled so that the first is ``width``: the LiuNet-CIFAR-10 stages
-    64/64/128/256 become 48/48/96/192 or 96/96/192/384, Table 3's LiuNet(48) and
-    LiuNet(96). Default: the configuration's.
+    64/64/128/256 become 48/48/96/192 or 96/96/192/384 (the paper prints 382, sic), the
+    variants of Sec. 4.7 whose sizes Table 3 gives. Default: the configuration's.
     """
     check_choice("network", name, NETWORKS)
     base = [w for w, _ in (LIUNET[name]["stages"] if name in LIUNET else LENET[name]["convs"])]

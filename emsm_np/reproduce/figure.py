@@ -1,6 +1,7 @@
 """The PNG of Fig. 1 or Fig. 2: accuracy vs lambda or vs V, one panel per data set (as the
 paper's CIFAR10 and CIFAR100 panels), error bars the 95 % CI over seeds, the paper's
-number marked where its text gives one (Table 1's EM-Softmax, at lambda = 0.1 and V = 2)."""
+number marked at lambda = 0.1 and V = 2 (Table 4's EM-Softmax, else Table 1's: the text does not
+state those tables' V, nor Table 1's lambda, so the mark's place is emsm_np's assumption)."""
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 

@@ -1,10 +1,11 @@
 """The paper's numbers, copied from its text, each with the table or figure it comes from.
 
 Wang et al., "Ensemble Soft-Margin Softmax Loss for Image Classification", IJCAI 2018.
-Accuracies in per cent. Figures 1 and 2 are plots whose values are not in the text:
-the only points of them the text pins down are the settings of Table 1's EM-Softmax
-(lambda = 0.1 per Sec. 4.8, V = 2 per Sec. 4.4), so those are the paper's marks on
-our figures, and every other point is left blank.
+Accuracies in per cent. Figures 1 and 2 are plots whose values are not in the text, and
+the text gives no (lambda, V) for Table 1's EM-Softmax; Table 4's EM-Softmax is at the
+stated lambda = 0.1 (Sec. 4.8), V not given. So our figures mark one point, lambda = 0.1
+with V = 2 (Sec. 4.4's suggestion) -- Table 4's number where it has the data set, else
+Table 1's -- as emsm_np's assumption, and every other point is left blank.
 """
 
 # Table 1 (MNIST, CIFAR10/10+, CIFAR100/100+), its rows keyed by emsm train's --loss. The

@@ -81,7 +81,7 @@ SCHEDULES = {
 # gradient (hsic_gradient "exact", 4 lam W_v K_v), so lambda = 0.1 here is the paper's
 # lambda = 0.4 if its authors trained with their stated gradient lam W_v K_v; for the paper's
 # lambda as stated, use hsic_gradient "paper" (see emsm_np/losses/em_softmax.py). The margin 0.3
-# is emsm_np's: the paper picks m from {0.1, 0.5, 1, 5, 10} per data set without saying which.
+# is emsm_np's: the paper picks m from {0.1, 0.5, 1, 5, 10} without saying which (nor whether per data set).
 LOSS_DEFAULTS = {
     "softmax": {"ensemble": 1, "margin": 0.0, "lam": 0.0},
     "m-softmax": {"ensemble": 1, "margin": 0.3, "lam": 0.0},

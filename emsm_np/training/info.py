@@ -1,4 +1,5 @@
-"""``emsm info``: a network's parameter count and size in MB, as Table 3 of the paper counts them.
+"""``emsm info``: a network's parameter count and size in MB, counted so as to reproduce
+Table 3 of the paper (whose counting rule is not stated).
 
 Table 3 gives model sizes in MB. Counting every trained parameter -- convolution
 and FC weights, the head's V classifiers, batch-norm scales and shifts, PReLU
@@ -83,5 +84,5 @@ def format_info(info):
         f"weak classifiers: V = {info['ensemble']}",
         f"parameters: {info['parameters']:,} (features {info['feature_parameters']:,}, "
         f"head {info['head_parameters']:,})",
-        f"size: {info['size_mb']:.2f} MB (float32, 1 MB = 10^6 bytes, as Table 3 of the paper)",
+        f"size: {info['size_mb']:.2f} MB (float32, 1 MB = 10^6 bytes: this reproduces Table 3's sizes)",
     ])
