@@ -1,6 +1,7 @@
 """scripts/reproduce_to_docs.py: a reproduce results folder into a docs/results include."""
-import importlib.util
 import pathlib
+import runpy
+import types
 
 import pytest
 
@@ -8,10 +9,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("reproduce_to_docs", ROOT / "scripts" / "reproduce_to_docs.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return types.SimpleNamespace(**runpy.run_path(str(ROOT / "scripts" / "reproduce_to_docs.py")))
 
 
 def test_demote_moves_headings_two_levels_and_leaves_code_alone():
