@@ -39,9 +39,9 @@ def plot_sweep(path, experiment, report):
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(f"{ds} ({report['preset']} preset)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="best")
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2))  # below: never over a point
     fig.suptitle(("Fig. 1" if experiment == "fig1" else "Fig. 2") +
                  " of the paper: its curves are plots only, not in the text", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     return path
