@@ -5,6 +5,7 @@ from .._checks import check_array, check_dtype, check_int
 from ..ops import conv2d_backward, conv2d_forward
 from ..functional.im2col import as_pair
 from .base import Layer, default_rng
+from .init import uniform_init
 
 
 class Conv2d(Layer):
@@ -43,9 +44,9 @@ class Conv2d(Layer):
         kh, kw = self.kernel_size
         bound = 1.0 / np.sqrt(self.in_channels * kh * kw)
         shape = (self.out_channels, self.in_channels, kh, kw)
-        self.params["weight"] = gen.uniform(-bound, bound, shape).astype(dtype)
+        self.params["weight"] = uniform_init(gen, bound, shape, dtype)
         if bias:
-            self.params["bias"] = gen.uniform(-bound, bound, self.out_channels).astype(dtype)
+            self.params["bias"] = uniform_init(gen, bound, self.out_channels, dtype)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
 
     def forward(self, x, train=True):

@@ -8,6 +8,7 @@ import numpy as np
 from .._checks import check_dtype, check_int
 from ..ops import linear_backward, linear_forward
 from .base import Layer, default_rng
+from .init import uniform_init
 
 
 class Linear(Layer):
@@ -36,9 +37,9 @@ class Linear(Layer):
         dtype = check_dtype("dtype", dtype)
         gen = default_rng(rng)
         bound = 1.0 / np.sqrt(self.in_features)
-        self.params["weight"] = gen.uniform(-bound, bound, (self.in_features, self.out_features)).astype(dtype)
+        self.params["weight"] = uniform_init(gen, bound, (self.in_features, self.out_features), dtype)
         if bias:
-            self.params["bias"] = gen.uniform(-bound, bound, self.out_features).astype(dtype)
+            self.params["bias"] = uniform_init(gen, bound, self.out_features, dtype)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
 
     def forward(self, x, train=True):

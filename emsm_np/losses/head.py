@@ -12,6 +12,7 @@ from .._checks import check_choice, check_dtype, check_float, check_int
 from ..backend import get_array_module
 from ..functional.normalize import NORMALIZE_MODES
 from ..layers.base import Layer, default_rng
+from ..layers.init import uniform_init
 from .em_softmax import (
     HSIC_GRADIENTS,
     check_head_inputs,
@@ -60,8 +61,8 @@ class EMSoftmax(Layer):
         self.hsic_gradient = check_choice("hsic_gradient", hsic_gradient, HSIC_GRADIENTS)
         dtype = check_dtype("dtype", dtype)
         bound = 1.0 / np.sqrt(self.in_features)
-        W = default_rng(rng).uniform(-bound, bound, (self.ensemble, self.in_features, self.num_classes))
-        self.params["weight"] = W.astype(dtype)
+        shape = (self.ensemble, self.in_features, self.num_classes)
+        self.params["weight"] = uniform_init(default_rng(rng), bound, shape, dtype)
         self.grads["weight"] = np.zeros_like(self.params["weight"])
         self.terms = {}
 

@@ -29,6 +29,7 @@ from .._checks import (
     check_same,
 )
 from ..layers.base import Layer, default_rng
+from ..layers.init import uniform_init
 
 __all__ = ["check_linear_inputs", "check_margin", "LinearHead"]
 
@@ -73,8 +74,8 @@ class LinearHead(Layer):
         self.num_classes = check_int("num_classes", num_classes, minimum=2)
         dtype = check_dtype("dtype", dtype)
         bound = 1.0 / np.sqrt(self.in_features)
-        W = default_rng(rng).uniform(-bound, bound, (self.in_features, self.num_classes))
-        self.params["weight"] = W.astype(dtype)
+        shape = (self.in_features, self.num_classes)
+        self.params["weight"] = uniform_init(default_rng(rng), bound, shape, dtype)
         self.grads["weight"] = np.zeros_like(self.params["weight"])
         self.terms = {}
 
