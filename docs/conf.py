@@ -140,8 +140,11 @@ mathjax3_config = {
 
 
 def _copy_mathjax(app, exception):
-    """Copy the cached MathJax (es5/ and its LICENSE) into the built site's _static/mathjax."""
-    if exception is not None or app.builder.format != "html":
+    """Copy the cached MathJax (es5/ and its LICENSE) into the built site's _static/mathjax.
+
+    Also after a failed build (a tutorial's check failing, a warning under -W): the pages
+    it did write then still render their math, instead of showing raw LaTeX."""
+    if app.builder.format != "html" or not MATHJAX_CACHE.is_dir():
         return
     dest = Path(app.outdir) / "_static" / "mathjax"
     shutil.copytree(MATHJAX_CACHE / "es5", dest / "es5", dirs_exist_ok=True)
