@@ -16,9 +16,24 @@ Its modules::
     stats        mean, std, t interval, Welch's t-test
     report       results.md, results.json, runs.csv
     figure       the PNG of Figs. 1 and 2
+
+``run_experiment``, ``summarize`` and ``welch`` are imported on first use (PEP 562),
+so that ``emsm --help``, which lists the experiments, does not load SciPy and the
+training code.
 """
+import importlib
+
 from .experiments import EXPERIMENTS, PRESETS, settings
-from .runner import run_experiment
-from .stats import summarize, welch
+
+_LAZY = {"run_experiment": ".runner", "summarize": ".stats", "welch": ".stats"}
 
 __all__ = ["EXPERIMENTS", "PRESETS", "run_experiment", "settings", "summarize", "welch"]
+
+
+def __getattr__(name):
+    """``run_experiment``, ``summarize``, ``welch``: imported from their module when first asked for."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value

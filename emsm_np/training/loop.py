@@ -30,7 +30,6 @@ from ..optim import SGD, step_lr
 from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from .config import head_options, read_config
 from .evaluate import evaluate
-from .plots import plot_run
 
 CHECKPOINT = "checkpoint.npz"
 METRICS = "metrics.csv"
@@ -290,6 +289,8 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
         result = evaluate(net, ds.x_test, ds.y_test)
         if cfg.validation:
             val = evaluate(net, x_val, y_val)["accuracy"]
+    from .plots import plot_run  # here, not at the top: importing Matplotlib slows `emsm --help`
+
     plots = plot_run(metrics_path, run_dir, title=f"{cfg.network} / {cfg.loss} on {cfg.dataset}")
     status = "not learning" if _not_learning(result["accuracy"], chance, cfg.max_iter, cfg) else "ok"
     summary = {"run_dir": run_dir, "iterations": cfg.max_iter, "test_accuracy": result["accuracy"],
