@@ -48,13 +48,15 @@ def threads(request, monkeypatch):
 
 
 @pytest.fixture(params=["reference", "fast"])
-def routes(request, monkeypatch):
+def routes(request):
     """Run a test with the fast CPU routes off (every layer on its reference route in
     emsm_np.functional) and on (emsm_np.cpu, for NumPy arrays): the checks hold on both."""
     from emsm_np import ops
 
-    monkeypatch.setitem(ops._state, "fast", request.param == "fast")
-    return request.param
+    before = ops.fast_routes_enabled()
+    ops.set_fast_routes(request.param == "fast")
+    yield request.param
+    ops.set_fast_routes(before)
 
 
 @contextlib.contextmanager
