@@ -26,6 +26,42 @@ SWITCHES = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, not the usage block: ``emsm: error: --max-iter
+    must be an integer, got '2.5' (see emsm train --help)``, exit status 2.
+
+    ``add_subparsers`` makes the subcommands' parsers of the same class."""
+
+    def error(self, message):
+        if message.startswith("argument "):  # "argument --max-iter: must be ..." -> "--max-iter must be ..."
+            name, _, rest = message[len("argument "):].partition(": ")
+            message = f"{name} {rest}" if rest.startswith("must ") else f"{name}: {rest}"
+        self.exit(EXIT_USAGE, f"emsm: error: {message} (see {self.prog} --help)\n")
+
+
+def _int(text):
+    """An integer switch's value: ``1000``, or a whole number written as a float (``1e3``, ``2.0``)."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not value.is_integer():
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}")
+    return int(value)
+
+
+def _float(text):
+    """A number switch's value (``0.1``, ``1e-3``)."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+
+
 def _beta(text):
     """--beta: a number, or a schedule's name (checked with the config, which names the choices)."""
     try:
@@ -43,9 +79,10 @@ def _parser():
     from .functional.hinge import HINGE_NORMS
     from .training.config import BETA_SCHEDULES, LOSSES, SCHEDULES
 
-    p = argparse.ArgumentParser(prog="emsm", description="Train and evaluate CNNs with the EM-Softmax loss (NumPy/CuPy).")
+    p = _Parser(prog="emsm", description="Train and evaluate CNNs with the EM-Softmax loss (NumPy/CuPy).")
     p.add_argument("--version", action="version", version=f"emsm_np {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+    p.commands = sub.choices  # their parsers, for an error about a command's switches (_parse)
 
     # Every switch of a new run defaults to None here, so that --resume can tell which were
     # given; the help text states the default that a new run then takes.
@@ -57,27 +94,27 @@ def _parser():
                    help="continue an interrupted run from its last checkpoint (with --max-iter N: extend it to N)")
     t.add_argument("--run-dir", help="where to write the run (default: runs/<time>-<network>-<loss>)")
     t.add_argument("--network", help=f"one of {', '.join(NETWORKS)} (default: lenet)")
-    t.add_argument("--width", type=int, help="filters of the first convolution, the others in proportion "
+    t.add_argument("--width", type=_int, help="filters of the first convolution, the others in proportion "
                    "(default: the network's, 32 for lenet, 64 for liunet-mnist and liunet-cifar10; with liunet-cifar10, "
                    "48/64/96 give Table 3's LiuNet(48/64/96), whose sizes emsm info prints)")
-    t.add_argument("--dropout", type=float, help="drop probability of a dropout layer on the feature layer "
+    t.add_argument("--dropout", type=_float, help="drop probability of a dropout layer on the feature layer "
                    "(Sec. 4.8, Table 4 of the paper: after the second last FC layer, the rate tuned in "
                    "{0.3, 0.5, 0.7}) (default: 0, none)")
     t.add_argument("--dataset", help=f"one of {', '.join(DATASET_NAMES)} (default: mnist-sample, embedded)")
     t.add_argument("--data-dir", help="folder with the data files, or with a <dataset>/ folder holding them "
                    "(default: $EMSM_DATA, else a per-user cache)")
-    t.add_argument("--validation", type=int, help="hold out the last N training images, never trained on, "
+    t.add_argument("--validation", type=_int, help="hold out the last N training images, never trained on, "
                    "and report their accuracy apart (val_accuracy) (default: 0, none; the paper picks m by the "
                    "best result, Sec. 4.4, on images it does not name)")
     t.add_argument("--loss", help=f"one of {', '.join(LOSSES)}; the last five are the losses Table 1 of the paper "
                    "compares EM-Softmax with (HingeLoss, CenterLoss, L-Softmax, A-Softmax, N-Softmax), each with "
                    "one classifier (default: em-softmax)")
-    t.add_argument("--margin", type=float, help="m-/em-softmax: the soft margin m >= 0 (Eq. 4); l-/a-softmax: the "
+    t.add_argument("--margin", type=_float, help="m-/em-softmax: the soft margin m >= 0 (Eq. 4); l-/a-softmax: the "
                    "integer angular margin m >= 1 of cos(m theta) (default: 0.3 for m-/em-softmax, 2 for "
                    "l-softmax, 4 for a-softmax, else 0)")
-    t.add_argument("--ensemble", type=int, help="number of weak classifiers V >= 1; e-/em-softmax accept 1 "
+    t.add_argument("--ensemble", type=_int, help="number of weak classifiers V >= 1; e-/em-softmax accept 1 "
                    "(Fig. 2 of the paper starts there) (default: 2 for e-/em-softmax, as Sec. 4.4, else 1)")
-    t.add_argument("--lam", type=float, help="HSIC diversity weight lambda >= 0 (default: 0.1 for e-/em-softmax, "
+    t.add_argument("--lam", type=_float, help="HSIC diversity weight lambda >= 0 (default: 0.1 for e-/em-softmax, "
                    "the value the paper fixes for Fig. 2 and Table 4, Secs. 4.4, 4.8, else 0; with the exact gradient that is the paper's 0.4 if it trained "
                    "with its stated lambda W_v K_v, see --hsic-gradient)")
     t.add_argument("--hsic-gradient", help=f"one of {', '.join(HSIC_GRADIENTS)}: the HSIC part of dL/dW_v is the "
@@ -87,9 +124,9 @@ def _parser():
     t.add_argument("--hinge-norm", help=f"hinge only: {' or '.join(HINGE_NORMS)}; l2 squares each violation "
                    "(Tang's L2-SVM; it diverges at lr 0.1 on the LiuNets, take a smaller --lr), l1 does not "
                    "(default: l1, as Caffe's HingeLoss layer, the code the paper points to)")
-    t.add_argument("--center-lam", type=float, help="center only: the weight lambda >= 0 of the center loss "
+    t.add_argument("--center-lam", type=_float, help="center only: the weight lambda >= 0 of the center loss "
                    "added to softmax (default: 0.003, Wen et al.'s)")
-    t.add_argument("--center-alpha", type=float, help="center only: the centres' step alpha in [0, 1] of "
+    t.add_argument("--center-alpha", type=_float, help="center only: the centres' step alpha in [0, 1] of "
                    "Wen's update rule (default: 0.5, Wen et al.'s)")
     t.add_argument("--beta", type=_beta, metavar="NUMBER_OR_SCHEDULE", help="l-/a-softmax only: the weight of "
                    "the plain target logit mixed into the margin one, a number >= 0 held fixed (0: the pure "
@@ -97,47 +134,47 @@ def _parser():
                    f"schedule: {' or '.join(BETA_SCHEDULES)} (the L-Softmax MNIST prototxt's: base 1000, "
                    "gamma 2.5e-5, power 35, beta_min 0; SphereFace's: 1000, 0.12, 1, 5) "
                    "(default: l-softmax for l-softmax, sphereface for a-softmax)")
-    t.add_argument("--scale", type=float, help="n-softmax only: the scale s > 0 of the cosines; its starting "
+    t.add_argument("--scale", type=_float, help="n-softmax only: the scale s > 0 of the cosines; its starting "
                    "value with --learn-scale (default: 16)")
     t.add_argument("--learn-scale", action="store_true", default=None, help="n-softmax only: train s by SGD "
                    "(spared by weight decay) instead of holding it fixed (default: fixed)")
-    t.add_argument("--feature-dim", type=int, help="width of the FC feature layer, 2 for feature plots "
+    t.add_argument("--feature-dim", type=_int, help="width of the FC feature layer, 2 for feature plots "
                    "(default: 256 for LiuNets, 128 for lenet)")
     t.add_argument("--activation", help="prelu or relu (default: prelu for LiuNets, relu for lenet)")
     t.add_argument("--schedule", help=f"learning-rate preset, one of {', '.join(SCHEDULES)} (default: quick for "
                    "mnist-sample, else the paper's for the data set: mnist, cifar10 or cifar100)")
-    t.add_argument("--batch-size", type=int, help="not in the paper (default: the schedule's, 128 as the L-Softmax "
+    t.add_argument("--batch-size", type=_int, help="not in the paper (default: the schedule's, 128 as the L-Softmax "
                    "prototxts, whose settings the paper says it follows; 64 for quick)")
-    t.add_argument("--lr", type=float, help="base learning rate (default: the schedule's, 0.1; 0.05 for quick)")
-    t.add_argument("--milestones", type=int, nargs="*", help="iterations at which the learning rate is divided "
+    t.add_argument("--lr", type=_float, help="base learning rate (default: the schedule's, 0.1; 0.05 for quick)")
+    t.add_argument("--milestones", type=_int, nargs="*", help="iterations at which the learning rate is divided "
                    "by 10 (default: the schedule's, stretched to --max-iter)")
-    t.add_argument("--max-iter", type=int, help="number of iterations (default: the schedule's, 20000; 800 for quick)")
-    t.add_argument("--eval-every", type=int, help="evaluate and checkpoint every N iterations "
+    t.add_argument("--max-iter", type=_int, help="number of iterations (default: the schedule's, 20000; 800 for quick)")
+    t.add_argument("--eval-every", type=_int, help="evaluate and checkpoint every N iterations "
                    "(default: max-iter / 8, at most 1000)")
-    t.add_argument("--seed", type=int, help="(default: 0)")
+    t.add_argument("--seed", type=_int, help="(default: 0)")
     t.add_argument("--device", help="cpu or gpu (CuPy) (default: cpu)")
     t.add_argument("--dtype", help="float32 or float64 (default: float32)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar: one line per evaluation instead")
-    t.add_argument("--threads", type=int, help="CPU worker threads; results do not depend on the count "
+    t.add_argument("--threads", type=_int, help="CPU worker threads; results do not depend on the count "
                    "(default: $EMSM_NUM_THREADS, else every usable core)")
 
     e = sub.add_parser("evaluate", help="test accuracy of a run (averaged and per weak classifier)")
     e.add_argument("path", metavar="RUN_DIR_OR_CHECKPOINT")
     e.add_argument("--data-dir", help="(default: the run's)")
     e.add_argument("--device", default="cpu", help="cpu or gpu (default: cpu)")
-    e.add_argument("--threads", type=int, help="CPU worker threads (default: $EMSM_NUM_THREADS, else every usable core)")
+    e.add_argument("--threads", type=_int, help="CPU worker threads (default: $EMSM_NUM_THREADS, else every usable core)")
 
     i = sub.add_parser("info", help="parameters and size in MB of a network (which reproduces Table 3 of the paper)",
                        description="Print a network's parameter count and its float32 size in MB (10^6 bytes), "
                                    "which reproduces the sizes in Table 3 of the paper. Exit status 2 for bad switches.")
     i.add_argument("--network", required=True, help=f"one of {', '.join(NETWORKS)}")
-    i.add_argument("--ensemble", type=int, default=2, help="weak classifiers V >= 1 (default: 2, emsm train's "
+    i.add_argument("--ensemble", type=_int, default=2, help="weak classifiers V >= 1 (default: 2, emsm train's "
                    "em-softmax; 1 for a Softmax model, Table 3's LiuNet rows)")
-    i.add_argument("--width", type=int, help="filters of the first convolution, the others in proportion "
+    i.add_argument("--width", type=_int, help="filters of the first convolution, the others in proportion "
                    "(48/64/96: Table 3's LiuNet(48/64/96)) (default: the network's)")
     i.add_argument("--dataset", help=f"one of {', '.join(DATASET_NAMES)}, for the classes and image shape "
                    "(default: cifar10 or cifar100 for their LiuNets, else mnist); nothing is loaded")
-    i.add_argument("--feature-dim", type=int, help="width of the FC feature layer (default: 256 for LiuNets, 128 for lenet)")
+    i.add_argument("--feature-dim", type=_int, help="width of the FC feature layer (default: 256 for LiuNets, 128 for lenet)")
     i.add_argument("--activation", help="prelu or relu (default: prelu for LiuNets, relu for lenet)")
     from .reproduce.experiments import EXPERIMENTS, PRESETS
 
@@ -155,7 +192,7 @@ def _parser():
     r.add_argument("--preset", choices=tuple(PRESETS), default="cpu", help="smoke: seconds, the embedded "
                    "sample; cpu: lenet on MNIST, 3,000 iterations a run (table1 with 5 seeds: about 2 h on 2 "
                    "cores); gpu: the paper's LiuNets, data sets and 20k-iteration recipe (default: cpu)")
-    r.add_argument("--seeds", type=int, help="seeds 0..N-1 per setting (default: 5; 2 for smoke)")
+    r.add_argument("--seeds", type=_int, help="seeds 0..N-1 per setting (default: 5; 2 for smoke)")
     r.add_argument("--out", help="results folder (default: runs/reproduce/<experiment>-<preset>)")
     r.add_argument("--data-dir", help="folder with the data files, or with a <dataset>/ folder holding them "
                    "(default: $EMSM_DATA, else a per-user cache); CIFAR is never downloaded by reproduce: a "
@@ -164,7 +201,7 @@ def _parser():
                    "the preset's; repeat for several (default: the preset's: MNIST for cpu, the embedded sample "
                    "for smoke, the paper's for gpu)")
     r.add_argument("--device", choices=("cpu", "gpu"), help="(default: the preset's: gpu for gpu, else cpu)")
-    r.add_argument("--margin", type=float, help="m of the M-/EM-Softmax rows (default: emsm train's 0.3; the "
+    r.add_argument("--margin", type=_float, help="m of the M-/EM-Softmax rows (default: emsm train's 0.3; the "
                    "paper's chosen m is not given: emsm reproduce margin searches it)")
     r.add_argument("--hsic-gradient", choices=HSIC_GRADIENTS, help="the HSIC gradient, as emsm train's "
                    "(default: exact)")
@@ -174,7 +211,7 @@ def _parser():
                    "and their runs stay as they are, so a finished table1 folder gains the new rows only "
                    "(cpu preset, 5 seeds: 25 more runs, about 2.5 h on 2 cores) (default: with them for gpu, "
                    "without for cpu and smoke)")
-    r.add_argument("--threads", type=int, help="CPU worker threads (default: $EMSM_NUM_THREADS, else every usable core)")
+    r.add_argument("--threads", type=_int, help="CPU worker threads (default: $EMSM_NUM_THREADS, else every usable core)")
     return p
 
 
@@ -350,11 +387,21 @@ def _info(args):
     return 0
 
 
+def _parse(argv):
+    """The parsed command line; an unknown switch is refused by its command's parser, whose
+    message points to that command's --help (``emsm train --help``, not ``emsm --help``)."""
+    parser = _parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
 def main(argv=None):
     from .backend import GPUUnavailableError
     from .training.loop import TrainingDiverged
 
-    args = _parser().parse_args(argv)
+    args = _parse(argv)
     try:
         if getattr(args, "threads", None) is not None:
             if args.threads < 1:
