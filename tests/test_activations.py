@@ -2,17 +2,15 @@
 import numpy as np
 import pytest
 
-from emsm_np import gradcheck
 from emsm_np.functional.prelu import prelu_backward, prelu_forward
 from emsm_np.functional.relu import relu_backward, relu_forward
+from emsm_np.gradcheck import KINK, assert_gradients, assert_layer_gradients
 from emsm_np.layers.prelu import PReLU
 from emsm_np.layers.relu import ReLU
 
-# Every test runs without worker threads and with two (conftest.py: threads).
-# Every test runs without worker threads and with two, on the reference and the fast CPU routes.
+# Every test runs without worker threads and with two (conftest.py: threads),
+# on the reference and the fast CPU routes (conftest.py: routes).
 pytestmark = pytest.mark.usefixtures("threads", "routes")
-
-KINKED = 1e-5  # relative-error bound for operations with kinks (STYLE.md)
 
 
 def off_kink(xp, shape, seed):
@@ -27,16 +25,12 @@ def on(xp, layer):
 
 @pytest.mark.parametrize("shape", [(5, 4), (2, 3, 2, 2)])
 def test_relu_input_gradient_matches_finite_differences(xp, shape):
-    errors = gradcheck.check_layer(ReLU(), off_kink(xp, shape, 0), seed=1)
-    assert errors["x"] < KINKED, errors
+    assert_layer_gradients(ReLU(), off_kink(xp, shape, 0), seed=1, bound=KINK)
 
 
 def test_relu_functional_gradient_matches_finite_differences(xp):
     x = off_kink(xp, (4, 3), 2)
-    dout = xp.asarray(np.random.default_rng(3).standard_normal((4, 3)))
-    dx = relu_backward(dout, relu_forward(x)[1])
-    errors = gradcheck.check_function(lambda: relu_forward(x)[0], {"x": x}, {"x": dx}, dout=dout)
-    assert errors["x"] < KINKED, errors
+    assert_gradients(lambda: relu_forward(x), relu_backward, {"x": x}, seed=3, bound=KINK)
 
 
 def test_relu_forward_is_max_with_zero_and_keeps_dtype():
@@ -56,19 +50,14 @@ def test_prelu_input_and_slope_gradients_match_finite_differences(xp, num_parame
     layer = PReLU(num_parameters, dtype=np.float64)
     layer.params["weight"][...] = np.random.default_rng(4).uniform(0.05, 0.5, num_parameters)
     layer = on(xp, layer)
-    errors = gradcheck.check_layer(layer, off_kink(xp, shape, 5), seed=6)
+    errors = assert_layer_gradients(layer, off_kink(xp, shape, 5), seed=6, bound=KINK)
     assert set(errors) == {"x", "weight"}
-    assert max(errors.values()) < KINKED, errors
 
 
 def test_prelu_functional_gradients_match_finite_differences(xp):
     x = off_kink(xp, (3, 2, 2, 2), 7)
     a = xp.asarray([0.2, -0.3])
-    dout = xp.asarray(np.random.default_rng(8).standard_normal(x.shape))
-    dx, da = prelu_backward(dout, prelu_forward(x, a)[1])
-    errors = gradcheck.check_function(lambda: prelu_forward(x, a)[0], {"x": x, "a": a},
-                                      {"x": dx, "a": da}, dout=dout)
-    assert max(errors.values()) < KINKED, errors
+    assert_gradients(lambda: prelu_forward(x, a), prelu_backward, {"x": x, "a": a}, seed=8, bound=KINK)
 
 
 @pytest.mark.parametrize("slopes", [[0.1, 0.2, 0.7], [0.0, 1.0, 0.3], [-0.3, 1.5, 0.2]])

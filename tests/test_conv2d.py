@@ -7,19 +7,17 @@ threads and with two.
 import numpy as np
 import pytest
 
-from emsm_np import gradcheck
-from emsm_np.backend import asnumpy
 from emsm_np import ops
+from emsm_np.backend import asnumpy
 from emsm_np.cpu import conv2d as conv2d_module
 from emsm_np.cpu import conv2d_rows
 from emsm_np.functional import conv2d as reference_conv2d
 from emsm_np.functional.im2col import col2im
+from emsm_np.gradcheck import assert_gradients, assert_layer_gradients
 from emsm_np.layers.conv2d import Conv2d
 
 # Every test runs without worker threads and with two (conftest.py: threads).
 pytestmark = pytest.mark.usefixtures("threads")
-
-SMOOTH = 1e-7  # relative-error bound for smooth operations (STYLE.md)
 
 # (N, C, H, W), (F, kh, kw), stride, padding: non-square inputs and kernels, strides
 # that do not divide the span (the last rows/columns are then never read)
@@ -40,10 +38,12 @@ def route(request, monkeypatch):
     chunk, the full im2col with one GEMM per image (the route of thin first
     layers), and the row im2col (cpu/conv2d_rows.py) wherever the stride is 1.
     Layers follow: the reference route switches the fast routes off."""
-    monkeypatch.setitem(ops._state, "fast", request.param != "reference")
     monkeypatch.setattr(conv2d_rows, "ROWS_MIN_DEPTH", 0 if request.param == "rows" else 10**9)
     monkeypatch.setattr(conv2d_module, "PER_IMAGE_MAX_DEPTH", 10**9 if request.param == "per-image" else 0)
-    return request.param
+    before = ops.fast_routes_enabled()
+    ops.set_fast_routes(request.param != "reference")
+    yield request.param
+    ops.set_fast_routes(before)
 
 
 @pytest.fixture
@@ -127,15 +127,8 @@ def test_conv2d_forward_without_bias_matches_loop_reference(impl):
 @pytest.mark.parametrize("xshape, wshape, stride, padding", CASES)
 def test_conv2d_x_weight_and_bias_gradients_match_finite_differences(xp, xshape, wshape, stride, padding, impl):
     x, w, b = (xp.asarray(a) for a in random_case(xshape, wshape, np.random.default_rng(2)))
-    out, cache = impl.conv2d_forward(x, w, b, stride, padding)
-    dout = xp.asarray(np.random.default_rng(3).standard_normal(out.shape))
-    dx, dw, db = impl.conv2d_backward(dout, cache)
-    errors = gradcheck.check_function(
-        lambda: impl.conv2d_forward(x, w, b, stride, padding)[0],
-        {"x": x, "weight": w, "bias": b}, {"x": dx, "weight": dw, "bias": db}, dout=dout,
-    )
-    print(f"conv2d {xshape} {wshape} s={stride} p={padding} rel errors: {errors}")
-    assert max(errors.values()) < SMOOTH, errors
+    assert_gradients(lambda: impl.conv2d_forward(x, w, b, stride, padding), impl.conv2d_backward,
+                     {"x": x, "weight": w, "bias": b}, seed=3)
 
 
 @pytest.mark.parametrize("xshape, wshape, stride, padding", CASES)
@@ -164,10 +157,8 @@ def test_conv2d_dx_by_flipped_kernel_equals_col2im_of_wm_transpose_g(xp, xshape,
 def test_conv2d_layer_gradients_match_finite_differences(xp, bias):
     layer = on(xp, Conv2d(2, 3, (3, 2), stride=(1, 2), padding=1, bias=bias, dtype=np.float64, rng=4))
     x = xp.asarray(np.random.default_rng(5).standard_normal((2, 2, 5, 6)))
-    errors = gradcheck.check_layer(layer, x, seed=6)
-    print(f"Conv2d layer bias={bias} rel errors: {errors}")
+    errors = assert_layer_gradients(layer, x, seed=6)
     assert set(errors) == ({"x", "weight", "bias"} if bias else {"x", "weight"})
-    assert max(errors.values()) < SMOOTH, errors
 
 
 CPU_ROUTES = ["im2col", "per-image", "rows"]

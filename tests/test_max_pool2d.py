@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from emsm_np import gradcheck
-from emsm_np.backend import asnumpy
 from emsm_np import ops
+from emsm_np.backend import asnumpy
 from emsm_np.cpu.max_pool2d import PairsCache
+from emsm_np.gradcheck import KINK, assert_gradients, assert_layer_gradients
 from emsm_np.layers.max_pool2d import MaxPool2d
 from emsm_np.ops import max_pool2d_backward, max_pool2d_forward
 
@@ -20,10 +20,12 @@ pytestmark = pytest.mark.usefixtures("threads")
 
 
 @pytest.fixture(autouse=True, params=["reference", "fast"])
-def routes(request, monkeypatch):
+def routes(request):
     """The fast CPU routes off (every window on the reference) or on."""
-    monkeypatch.setitem(ops._state, "fast", request.param == "fast")
-    return request.param
+    before = ops.fast_routes_enabled()
+    ops.set_fast_routes(request.param == "fast")
+    yield request.param
+    ops.set_fast_routes(before)
 
 
 def route_of(cache):
@@ -34,7 +36,6 @@ def expected_route(xp, routes, pairs):
     """The route a forward takes: the pairwise one for NumPy 2x2 windows at stride 2, fast routes on."""
     return "pairs" if (pairs and routes == "fast" and xp is np) else "reference"
 
-KINK = 1e-5  # relative-error bound where there are kinks, inputs kept off them (STYLE.md)
 
 # (N, C, H, W), kernel, stride, padding, ceil_mode
 CASES = [
@@ -121,22 +122,15 @@ def test_max_pool2d_forward_and_backward_match_loop_reference(xp, shape, kernel,
 
 @pytest.mark.parametrize("shape, kernel, stride, padding, ceil_mode", CASES)
 def test_max_pool2d_gradient_matches_finite_differences(xp, shape, kernel, stride, padding, ceil_mode):
-    x = xp.asarray(spread_input(shape, 2))
-    out, cache = max_pool2d_forward(x, kernel, stride, padding, ceil_mode)
-    dout = xp.asarray(np.random.default_rng(3).standard_normal(out.shape))
-    dx = max_pool2d_backward(dout, cache)
-    errors = gradcheck.check_function(
-        lambda: max_pool2d_forward(x, kernel, stride, padding, ceil_mode)[0], {"x": x}, {"x": dx}, dout=dout
-    )
-    print(f"max_pool2d {shape} k={kernel} s={stride} p={padding} ceil={ceil_mode} rel errors: {errors}")
-    assert errors["x"] < KINK, errors
+    x = xp.asarray(spread_input(shape, 2))  # every window's values 0.1 apart: no difference crosses a kink
+    assert_gradients(lambda: max_pool2d_forward(x, kernel, stride, padding, ceil_mode), max_pool2d_backward,
+                     {"x": x}, seed=3, bound=KINK)
 
 
 def test_max_pool2d_layer_gradient_matches_finite_differences(xp):
     layer = MaxPool2d(2, 2, ceil_mode=True)
-    errors = gradcheck.check_layer(layer, xp.asarray(spread_input((2, 2, 7, 7), 4)), seed=5)
-    print(f"MaxPool2d layer rel errors: {errors}")
-    assert set(errors) == {"x"} and errors["x"] < KINK, errors
+    errors = assert_layer_gradients(layer, xp.asarray(spread_input((2, 2, 7, 7), 4)), seed=5, bound=KINK)
+    assert set(errors) == {"x"}
 
 
 def test_liunet_mnist_pooling_7x7_to_4x4_keeps_the_last_row_and_column():
