@@ -11,7 +11,6 @@ import pytest
 from conftest import no_device_to_host_transfer
 from scipy.special import log_softmax
 
-from emsm_np import gradcheck
 from emsm_np.backend import asnumpy
 from emsm_np.functional.hsic import (
     hsic_diversity_backward,
@@ -23,10 +22,10 @@ from emsm_np.functional.margin_cross_entropy import (
     margin_cross_entropy_forward,
 )
 from emsm_np.functional.normalize import EPS, normalize_backward, normalize_forward
+from emsm_np.gradcheck import assert_gradients, assert_gradients_match
 from emsm_np.losses import EMSoftmax, diversity, em_softmax_loss, ensemble_logits, weak_logits
 from emsm_np.losses.em_softmax import em_softmax_backward, em_softmax_forward
 
-SMOOTH = 1e-7  # relative-error bound for smooth operations (STYLE.md)
 NORMALIZE = ["column", "frobenius", "none", "centered"]
 
 
@@ -85,10 +84,7 @@ def test_eq4_margin_softmax_logit_gradient_matches_finite_differences(xp, margin
     rng = np.random.default_rng(1)
     z = xp.asarray(rng.standard_normal((7, 5)))
     y = xp.asarray(rng.integers(0, 5, 7))
-    loss, cache = margin_cross_entropy_forward(z, y, margin)
-    dz = margin_cross_entropy_backward(1.0, cache)
-    err = gradcheck.check_function(lambda: margin_cross_entropy_forward(z, y, margin)[0], {"z": z}, {"z": dz})
-    assert err["z"] < SMOOTH
+    assert_gradients(lambda: margin_cross_entropy_forward(z, y, margin), margin_cross_entropy_backward, {"z": z})
 
 
 def test_eq4_margin_is_subtracted_from_the_target_logit_only():
@@ -109,9 +105,7 @@ def test_eq4_margin_is_subtracted_from_the_target_logit_only():
 def test_eq4_m_softmax_feature_gradient_matches_finite_differences(xp, margin):
     x, W, y = make(xp, V=1)
     loss, dx, dW = em_softmax_loss(x, W, y, margin=margin)
-    f = lambda: em_softmax_loss(x, W, y, margin=margin)[0]
-    err = gradcheck.check_function(f, {"x": x, "W": W}, {"x": dx, "W": dW})
-    assert err["x"] < SMOOTH and err["W"] < SMOOTH, err
+    assert_gradients_match(lambda: em_softmax_loss(x, W, y, margin=margin)[0], {"x": x, "W": W}, {"x": dx, "W": dW})
 
 
 def test_plain_softmax_is_v1_m0_lam0():
@@ -258,9 +252,8 @@ def test_em_softmax_backward_with_dloss_matches_finite_differences_of_dloss_time
     x, W, y = make(np, V=2)
     _, _, cache = em_softmax_forward(x, W, y, 0.4, 0.2, "column")
     dx, dW = em_softmax_backward(cache, dloss)
-    f = lambda: dloss * em_softmax_loss(x, W, y, margin=0.4, lam=0.2)[0]
-    err = gradcheck.check_function(f, {"x": x, "W": W}, {"x": dx, "W": dW})
-    assert max(err.values()) < SMOOTH, err
+    f = lambda: dloss * em_softmax_loss(x, W, y, margin=0.4, lam=0.2)[0]  # noqa: E731
+    assert_gradients_match(f, {"x": x, "W": W}, {"x": dx, "W": dW})
 
 
 @pytest.mark.parametrize("dloss", DLOSS)
@@ -315,10 +308,7 @@ def test_eq6_diversity_is_nonnegative_zero_for_a_class_blind_classifier_and_larg
 @pytest.mark.parametrize("V", [2, 3])
 def test_eq9_hsic_gradient_wrt_normalized_classifiers_matches_finite_differences(xp, V):
     _, W, _ = make(xp, V=V)
-    D, cache = hsic_diversity_forward(W)
-    dW = hsic_diversity_backward(1.0, cache)
-    err = gradcheck.check_function(lambda: hsic_diversity_forward(W)[0], {"W": W}, {"W": dW})
-    assert err["W"] < SMOOTH
+    assert_gradients(lambda: hsic_diversity_forward(W), hsic_diversity_backward, {"W": W})
 
 
 @pytest.mark.parametrize("normalize", NORMALIZE)
@@ -333,18 +323,14 @@ def test_eq9_hsic_gradient_wrt_each_wv_under_each_normalization(xp, normalize, V
     W_hat, ncache = normalize_forward(W, normalize)
     _, hcache = hsic_diversity_forward(W_hat)
     dW = normalize_backward(hsic_diversity_backward(1.0, hcache), ncache)
-    err = gradcheck.check_function(f, {"W": W}, {"W": dW})
-    assert err["W"] < SMOOTH, (normalize, err)
+    assert_gradients_match(f, {"W": W}, {"W": dW})
 
 
 @pytest.mark.parametrize("normalize", ["column", "frobenius", "centered"])
 def test_normalization_gradient_matches_finite_differences(xp, normalize):
     _, W, _ = make(xp, V=2)
     g = xp.asarray(np.random.default_rng(5).standard_normal(W.shape))
-    W_hat, cache = normalize_forward(W, normalize)
-    dW = normalize_backward(g, cache)
-    err = gradcheck.check_function(lambda: normalize_forward(W, normalize)[0], {"W": W}, {"W": dW}, dout=g)
-    assert err["W"] < SMOOTH
+    assert_gradients(lambda: normalize_forward(W, normalize), normalize_backward, {"W": W}, dout=g)
 
 
 def test_normalization_gives_unit_columns_and_unit_frobenius_norm():
@@ -480,27 +466,23 @@ CASES = list(itertools.product([1, 2, 3], [0.0, 0.5], [0.0, 0.1]))
 def test_eq9_weight_gradient_matches_finite_differences(V, margin, lam, normalize):
     x, W, y = make(np, V=V)
     _, _, dW = em_softmax_loss(x, W, y, margin=margin, lam=lam, normalize=normalize)
-    f = lambda: em_softmax_loss(x, W, y, margin=margin, lam=lam, normalize=normalize)[0]
-    err = gradcheck.check_function(f, {"W": W}, {"W": dW})
-    assert err["W"] < SMOOTH, err
+    f = lambda: em_softmax_loss(x, W, y, margin=margin, lam=lam, normalize=normalize)[0]  # noqa: E731
+    assert_gradients_match(f, {"W": W}, {"W": dW})
 
 
 @pytest.mark.parametrize("V,margin,lam", CASES)
 def test_eq9_feature_gradient_matches_finite_differences(V, margin, lam):
     x, W, y = make(np, V=V)
     _, dx, _ = em_softmax_loss(x, W, y, margin=margin, lam=lam)
-    f = lambda: em_softmax_loss(x, W, y, margin=margin, lam=lam)[0]
-    err = gradcheck.check_function(f, {"x": x}, {"x": dx})
-    assert err["x"] < SMOOTH, err
+    assert_gradients_match(lambda: em_softmax_loss(x, W, y, margin=margin, lam=lam)[0], {"x": x}, {"x": dx})
 
 
 @pytest.mark.parametrize("V,margin,lam", [(2, 0.5, 0.1), (3, 0.0, 0.2)])
 def test_eq9_gradients_on_gpu_match_finite_differences(xp, V, margin, lam):
     x, W, y = make(xp, V=V)
     _, dx, dW = em_softmax_loss(x, W, y, margin=margin, lam=lam)
-    f = lambda: em_softmax_loss(x, W, y, margin=margin, lam=lam)[0]
-    err = gradcheck.check_function(f, {"x": x, "W": W}, {"x": dx, "W": dW})
-    assert max(err.values()) < SMOOTH, err
+    f = lambda: em_softmax_loss(x, W, y, margin=margin, lam=lam)[0]  # noqa: E731
+    assert_gradients_match(f, {"x": x, "W": W}, {"x": dx, "W": dW})
 
 
 def test_eq8_loss_is_sum_of_weak_cross_entropies_plus_lambda_diversity():
@@ -519,12 +501,11 @@ def test_loss_and_gradients_match_a_float64_reference_from_the_formulas_and_gpu_
     x, W, y = make(np, V=3)
     margin, lam = 0.4, 0.1
     ref_loss = reference_em_softmax_loss(x, W, y, margin, lam)
-    ref_dx = gradcheck.numerical_gradient(lambda: reference_em_softmax_loss(x, W, y, margin, lam), x)
-    ref_dW = gradcheck.numerical_gradient(lambda: reference_em_softmax_loss(x, W, y, margin, lam), W)
     got = em_softmax_loss(xp.asarray(x), xp.asarray(W), xp.asarray(y), margin=margin, lam=lam)
     assert abs(got[0] - ref_loss) < 1e-12 * abs(ref_loss)
-    errors = {"x": gradcheck.rel_error(asnumpy(got[1]), ref_dx), "W": gradcheck.rel_error(asnumpy(got[2]), ref_dW)}
-    assert max(errors.values()) < SMOOTH, errors
+    # emsm_np's gradients against central differences of the reference loss
+    assert_gradients_match(lambda: reference_em_softmax_loss(x, W, y, margin, lam), {"x": x, "W": W},
+                           {"x": asnumpy(got[1]), "W": asnumpy(got[2])})
     if xp is not np:
         cpu = em_softmax_loss(x, W, y, margin=margin, lam=lam)
         assert abs(got[0] - cpu[0]) < 1e-10
