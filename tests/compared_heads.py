@@ -8,14 +8,11 @@ import numpy as np
 import pytest
 from conftest import no_device_to_host_transfer
 
-from emsm_np import gradcheck
+from emsm_np.gradcheck import SMOOTH, assert_gradients_match
 from emsm_np.layers import Linear
 from emsm_np.layers.sequential import Sequential
 from emsm_np.models.network import Network
 from emsm_np.optim import SGD
-
-SMOOTH = 1e-7  # relative-error bound for smooth operations (STYLE.md)
-
 
 def make(xp, n=8, d=5, K=4, seed=0):
     """Features x (n, d), a classifier W (d, K) and labels y (n,), float64."""
@@ -26,10 +23,13 @@ def make(xp, n=8, d=5, K=4, seed=0):
     return x, W, y
 
 
-def feature_gradients(loss_fn, x, W, y, **kwargs):
-    """Relative errors of ``(dx, dW)`` of ``loss_fn(x, W, y, **kwargs)`` against central differences."""
+def assert_feature_gradients(loss_fn, x, W, y, bound=SMOOTH, **kwargs):
+    """``(dx, dW)`` of ``loss_fn(x, W, y, **kwargs)`` match central differences of its loss to ``bound``.
+
+    Returns the relative errors by name (``"x"``, ``"W"``)."""
     _, dx, dW = loss_fn(x, W, y, **kwargs)[:3]
-    return gradcheck.check_function(lambda: loss_fn(x, W, y, **kwargs)[0], {"x": x, "W": W}, {"x": dx, "W": dW})
+    f = lambda: loss_fn(x, W, y, **kwargs)[0]  # noqa: E731
+    return assert_gradients_match(f, {"x": x, "W": W}, {"x": dx, "W": dW}, bound=bound)
 
 
 # Malformed (x, W, y) and what the message must say; the same for every loss on (x, W, y).

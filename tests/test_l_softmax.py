@@ -10,7 +10,7 @@ from compared_heads import (
     BAD_ARRAY_IDS,
     BAD_ARRAYS,
     BAD_MARGINS,
-    SMOOTH,
+    assert_feature_gradients,
     assert_gpu_step_copies_nothing,
     assert_head_contract,
     assert_head_matches_function,
@@ -18,13 +18,12 @@ from compared_heads import (
     assert_network_trains_with,
     at_angles,
     boundary_angles,
-    feature_gradients,
     make,
 )
 from scipy.special import log_softmax
 
-from emsm_np import gradcheck
 from emsm_np.functional.angular_margin import chebyshev_t_u, psi_backward, psi_forward
+from emsm_np.gradcheck import assert_gradients
 from emsm_np.functional.large_margin_logits import large_margin_logits_forward
 from emsm_np.losses import (
     L_SOFTMAX_SCHEDULE,
@@ -83,10 +82,7 @@ def test_psi_is_continuous_and_decreasing_in_theta_with_zero_slope_in_cos_at_eac
 @pytest.mark.parametrize("m", [1, 2, 3, 4])
 def test_psi_derivative_in_cos_matches_finite_differences_on_both_sides_of_each_boundary(m):
     c = np.cos(boundary_angles(m))
-    psi, cache = psi_forward(c, m)
-    g = np.random.default_rng(m).standard_normal(c.shape)
-    err = gradcheck.check_function(lambda: psi_forward(c, m)[0], {"c": c}, {"c": psi_backward(g, cache)}, dout=g)
-    assert err["c"] < SMOOTH, err
+    assert_gradients(lambda: psi_forward(c, m), psi_backward, {"c": c}, seed=m)
 
 
 # ---------------------------------------------------------------- the loss
@@ -100,8 +96,7 @@ def test_gradients_match_finite_differences_on_both_sides_of_every_psi_boundary(
     z, _ = large_margin_logits_forward(x, W, y, m, beta)
     segments = {min(int(t * m / np.pi), m - 1) for t in thetas}
     assert segments == set(range(m))  # every k = 0..m-1 is visited
-    err = feature_gradients(l_softmax_loss, x, W, y, margin=m, beta=beta)
-    assert err["x"] < SMOOTH and err["W"] < SMOOTH, err
+    assert_feature_gradients(l_softmax_loss, x, W, y, margin=m, beta=beta)
 
 
 def test_target_logit_is_the_l_softmax_formula_and_the_others_are_plain():

@@ -6,17 +6,16 @@ import pytest
 from compared_heads import (
     BAD_ARRAY_IDS,
     BAD_ARRAYS,
-    SMOOTH,
+    assert_feature_gradients,
     assert_gpu_step_copies_nothing,
     assert_head_contract,
     assert_head_matches_function,
     assert_network_trains_with,
-    feature_gradients,
     make,
 )
 from scipy.special import log_softmax
 
-from emsm_np import gradcheck
+from emsm_np.gradcheck import assert_gradients_match
 from emsm_np.losses import NSoftmax, n_softmax_loss
 from emsm_np.optim import SGD
 
@@ -35,16 +34,15 @@ def test_loss_is_softmax_cross_entropy_of_the_scaled_cosines():
 @pytest.mark.parametrize("scale", [1.0, 16.0])
 def test_feature_and_weight_gradients_match_finite_differences(xp, scale):
     x, W, y = make(xp, seed=2)
-    err = feature_gradients(n_softmax_loss, x, W, y, scale=scale)
-    assert err["x"] < SMOOTH and err["W"] < SMOOTH, err
+    assert_feature_gradients(n_softmax_loss, x, W, y, scale=scale)
 
 
 def test_scale_gradient_matches_finite_differences_and_is_sum_of_logit_gradient_times_cos():
     x, W, y = make(np, seed=3)
     s = np.array(5.0)
     loss, dx, dW, dscale = n_softmax_loss(x, W, y, scale=float(s), learn_scale=True)
-    num = gradcheck.numerical_gradient(lambda: n_softmax_loss(x, W, y, scale=float(s))[0], s)
-    assert gradcheck.rel_error(np.array(dscale), num) < SMOOTH
+    assert_gradients_match(lambda: n_softmax_loss(x, W, y, scale=float(s))[0], {"scale": s},
+                           {"scale": np.array(dscale)})
     p = np.exp(log_softmax(5.0 * cosines(x, W), axis=1))
     p[np.arange(len(y)), y] -= 1
     assert dscale == pytest.approx((p * cosines(x, W)).sum() / len(y), rel=1e-12)
@@ -101,8 +99,7 @@ def test_head_with_a_learned_scale_fills_its_gradient_and_matches_finite_differe
     dx = head.backward()
     analytic = {"x": dx, "weight": head.grads["weight"].copy(), "scale": head.grads["scale"].copy()}
     inputs = {"x": x, "weight": head.params["weight"], "scale": head.params["scale"]}
-    err = gradcheck.check_function(lambda: head.forward(x, y), inputs, analytic)
-    assert max(err.values()) < SMOOTH, err
+    assert_gradients_match(lambda: head.forward(x, y), inputs, analytic)
     assert float(head.grads["scale"]) == pytest.approx(n_softmax_loss(x, W, y, scale=4.0, learn_scale=True)[3])
 
 
