@@ -101,8 +101,9 @@ def _parser():
                    "(Sec. 4.8, Table 4 of the paper: after the second last FC layer, the rate tuned in "
                    "{0.3, 0.5, 0.7}) (default: 0, none)")
     t.add_argument("--dataset", help=f"one of {', '.join(DATASET_NAMES)} (default: mnist-sample, embedded)")
-    t.add_argument("--data-dir", help="folder with the data files, or with a <dataset>/ folder holding them "
-                   "(default: $EMSM_DATA, else a per-user cache)")
+    t.add_argument("--data-dir", help="folder with the data files, or with a <dataset>/ folder holding them; "
+                   "only read: a file missing there is an error, never downloaded into it (default: $EMSM_DATA, "
+                   "else a per-user cache, where missing files are downloaded)")
     t.add_argument("--validation", type=_int, help="hold out the last N training images, never trained on, "
                    "and report their accuracy apart (val_accuracy) (default: 0, none; the paper picks m by the "
                    "best result, Sec. 4.4, on images it does not name)")
@@ -344,10 +345,10 @@ def _check_writable(run_dir, switch="--run-dir"):
 
 
 def _evaluate(args):
-    from .data import load_dataset
     from .training import build_from_config, evaluate, load_checkpoint
     from .training.checkpoint import load_model_state
     from .training.config import read_config
+    from .training.loop import load_run_data
 
     if args.device not in ("cpu", "gpu"):
         raise ValueError(f"--device must be 'cpu' or 'gpu', got {args.device!r}")
@@ -363,7 +364,7 @@ def _evaluate(args):
         from .backend import get_cupy
 
         get_cupy()  # a clear error before loading anything
-    ds = load_dataset(cfg.dataset, data_dir=args.data_dir or cfg.data_dir)
+    ds = load_run_data(cfg.dataset, args.data_dir or cfg.data_dir)
     net = build_from_config(cfg, ds.num_classes, ds.x_train.shape[1], ds.x_train.shape[2])
     model_state, _, meta = load_checkpoint(ckpt)
     load_model_state(net, model_state, ckpt)
@@ -427,7 +428,8 @@ def main(argv=None):
     except (ValueError, TypeError, GPUUnavailableError, OSError, FloatingPointError) as exc:
         if os.environ.get("EMSM_DEBUG"):
             raise
-        print(f"emsm: error: {exc} (set EMSM_DEBUG=1 for a traceback)", file=sys.stderr)
+        message = getattr(exc, "summary", None) or exc  # a DataNotFoundError's one line
+        print(f"emsm: error: {message} (set EMSM_DEBUG=1 for a traceback)", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -60,3 +60,65 @@ def test_a_whole_number_written_as_a_float_is_an_integer():
     from emsm_np.cli import _parser
 
     assert _parser().parse_args(["train", "--max-iter", "1e3", "--seed", "2.0"]).max_iter == 1000
+
+
+# --- a --data-dir missing some files: one line naming them, and no download into it ---
+
+def refuse_downloads(monkeypatch):
+    """Fail the test if anything is downloaded."""
+    from emsm_np.data import download
+
+    def fail(*args, **kwargs):
+        raise AssertionError("nothing should be downloaded")
+    monkeypatch.setattr(download, "download_file", fail)
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+@pytest.mark.parametrize("layout", ["directly in DIR", "in DIR/<data set>"])
+def test_a_data_dir_with_some_of_the_files_names_the_missing_ones_in_one_line(dataset, layout, tmp_path,
+                                                                               monkeypatch, capsys):
+    from emsm_np.data import SOURCES
+
+    refuse_downloads(monkeypatch)
+    names = [name for name, _ in SOURCES[dataset].files]
+    folder = tmp_path if layout == "directly in DIR" else tmp_path / dataset
+    folder.mkdir(exist_ok=True)
+    for name in names[:2]:
+        (folder / name).write_bytes(b"")  # present (never read: the set is incomplete)
+    rc = main(["train", "--dataset", dataset, "--data-dir", str(tmp_path), "--run-dir", str(tmp_path / "run")])
+    err = one_line_error(capsys)
+    assert rc == 2
+    assert err.startswith(f"emsm: error: --data-dir {tmp_path}: {dataset}: {', '.join(names[2:])} missing from "
+                          f"{folder}, which holds the other 2 of the 4 files; put them there (from http")
+    assert "nothing is downloaded into a --data-dir" in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "cifar100+"])
+def test_an_empty_data_dir_for_cifar_is_one_line_and_no_download(dataset, tmp_path, monkeypatch, capsys):
+    refuse_downloads(monkeypatch)
+    kind = dataset.rstrip("+")
+    rc = main(["train", "--dataset", dataset, "--data-dir", str(tmp_path), "--run-dir", str(tmp_path / "run")])
+    err = one_line_error(capsys)
+    assert rc == 2 and err.startswith(f"emsm: error: --data-dir {tmp_path}: {kind}: cifar-")
+    assert f"missing from {tmp_path} and {tmp_path / kind}; put it in either (from https://www.cs.toronto.edu/" in err
+
+
+def test_without_a_data_dir_a_failed_download_is_one_line_saying_why(tmp_path, monkeypatch, capsys):
+    import socket
+    import urllib.error
+
+    from emsm_np.data import download
+
+    def offline(url, out, desc, progress, timeout):  # what urlopen raises without a network
+        raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+    monkeypatch.setattr(download, "_copy_url", offline)
+    monkeypatch.delenv("EMSM_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    rc = main(["train", "--dataset", "mnist", "--run-dir", str(tmp_path / "run"), "--no-progress"])
+    err = one_line_error(capsys)
+    cache = tmp_path / "cache" / "emsm_np"
+    assert rc == 2 and err.startswith(f"emsm: error: mnist: train-images-idx3-ubyte.gz, ")
+    assert f"missing from {cache} and {cache / 'mnist'}; put them in either" in err
+    assert err.endswith("; downloading failed (offline?): Name or service not known "
+                        "(set EMSM_DEBUG=1 for a traceback)\n")

@@ -398,7 +398,7 @@ def test_some_files_in_each_folder_is_explained(tmp_path, monkeypatch):
 def test_emsm_train_error_names_the_data_dir_switch_and_creates_nothing(tmp_path, monkeypatch, capsys):
     from emsm_np import cli
 
-    _offline(monkeypatch)
+    _no_download(monkeypatch)  # a --data-dir is only read (tests/test_cli_edges.py)
     monkeypatch.delenv("EMSM_DEBUG", raising=False)
     data_dir = tmp_path / "data"
     data_dir.mkdir()
@@ -406,7 +406,7 @@ def test_emsm_train_error_names_the_data_dir_switch_and_creates_nothing(tmp_path
             "--run-dir", str(tmp_path / "run"), "--no-progress"]
     assert cli.main(argv) == cli.EXIT_USAGE
     err = capsys.readouterr().err
-    assert err.startswith("emsm: error: mnist: missing data file(s): train-images-idx3-ubyte.gz")
-    assert f"Put the files in {data_dir / 'mnist'}/ or directly in {data_dir}" in err
-    assert "pass --data-dir DIR on the command line" in err
+    assert err.startswith(f"emsm: error: --data-dir {data_dir}: mnist: train-images-idx3-ubyte.gz, ")
+    assert f"missing from {data_dir} and {data_dir / 'mnist'}; put them in either" in err
+    assert err.count("\n") == 1
     assert leftovers(data_dir) == [] and not (tmp_path / "run").exists()

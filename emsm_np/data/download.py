@@ -16,8 +16,12 @@ A data set's files are read from (first that holds *every* file):
    ``cifar10/``, ``cifar100/``), e.g. ``DIR/mnist/train-images-idx3-ubyte.gz``;
 2. ``DIR`` itself, e.g. ``DIR/train-images-idx3-ubyte.gz``.
 
-Missing files are downloaded into ``DIR/<subdir>/``, or into ``DIR`` when
-``DIR`` is already named ``<subdir>`` (never ``mnist/mnist``).
+When neither holds every file, the one that holds more of them is where the
+missing ones are named (and downloaded); when neither holds any, missing files
+are downloaded into ``DIR/<subdir>/``, or into ``DIR`` when ``DIR`` is already
+named ``<subdir>`` (never ``mnist/mnist``). ``emsm`` never downloads into a
+``--data-dir`` (:func:`emsm_np.training.loop.load_run_data`): only into
+``EMSM_DATA`` or the cache.
 
 A download goes to a temporary name beside the final file (``.NAME.*.part``)
 and is renamed only once its checksum matches, so an interrupted or corrupted
@@ -28,6 +32,7 @@ data directory (and the cache) as it found them.
 import http.client
 import os
 import tempfile
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -185,25 +190,61 @@ def _download_first(urls, dest, checksum, progress, timeout):
         except (OSError, ValueError, http.client.HTTPException) as exc:
             # OSError covers URLError/HTTPError and timeouts; ValueError a bad
             # URL or a failed checksum (DataFileError).
-            failures.append(f"{url}: {exc}")
+            failures.append((url, exc))
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
-    raise DownloadError(f"could not download {dest.name}:\n  " + "\n  ".join(failures))
+    raise DownloadError(f"could not download {dest.name}:\n  " + "\n  ".join(f"{u}: {e}" for u, e in failures),
+                        reasons=[_reason(e) for _, e in failures])
+
+
+def _reason(exc):
+    """Why a download failed, in a few words: "Name or service not known", "HTTP 404 Not Found"."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    reason = getattr(exc, "reason", exc)  # a URLError wraps the socket's error
+    return getattr(reason, "strerror", None) or str(reason)
 
 
 def find_folder(source, root):
     """The folder that holds, or is to hold, the files of ``source`` under ``root``.
 
     ``root/<subdir>`` if it holds every file; else ``root`` if it holds every
-    file; else where missing files are downloaded to: ``root/<subdir>``, or
-    ``root`` itself when it is already named ``<subdir>`` (never ``mnist/mnist``).
+    file; else the one of the two that holds the most of them (the missing
+    ones are then named, and downloaded, there); else, when neither holds any,
+    where they are downloaded to: ``root/<subdir>``, or ``root`` itself when it
+    is already named ``<subdir>`` (never ``mnist/mnist``).
     """
     nested = root / source.subdir
     for folder in (nested, root):
-        if all((folder / name).is_file() for name, _ in source.files):
+        if _count_present(source, folder) == len(source.files):
             return folder
-    return root if root.name == source.subdir else nested
+    target = root if root.name == source.subdir else nested
+    return max((target, nested, root), key=lambda folder: _count_present(source, folder))  # ties: target
+
+
+def _count_present(source, folder):
+    """How many of the files of ``source`` are in ``folder``."""
+    return sum((folder / name).is_file() for name, _ in source.files)
+
+
+def missing_files_line(source, root, folder, missing, why=""):
+    """One line of :class:`DataNotFoundError`'s text (its ``summary``), for the command line:
+    which files are missing from which folder, where to put them, where to get them, and
+    ``why`` they were not downloaded (appended after a semicolon when given)."""
+    them = "them" if len(missing) > 1 else "it"
+    held = len(source.files) - len(missing)
+    if held:
+        where = (f"missing from {folder}, which holds the other {held} of the {len(source.files)} "
+                 f"files; put {them} there")
+    elif root.name == source.subdir:
+        where = f"missing from {root}; put {them} there"
+    else:
+        where = f"missing from {root} and {root / source.subdir}; put {them} in either"
+    line = f"{source.name}: {', '.join(missing)} {where}"
+    if source.mirrors:
+        line += f" (from {source.mirrors[0]})"
+    return f"{line}; {why}" if why else line
 
 
 def missing_files_message(source, root, folder, missing, detail, origin):
@@ -266,18 +307,21 @@ def fetch_files(source, data_dir=None, download=True, progress=True):
         return paths
     origin = _root_origin(data_dir)
     if not download:
-        raise DataNotFoundError(missing_files_message(
-            source, root, folder, missing, "(Not downloaded: download=False.)", origin
-        ))
+        raise DataNotFoundError(
+            missing_files_message(source, root, folder, missing, "(Not downloaded: download=False.)", origin),
+            missing_files_line(source, root, folder, missing),
+        )
     failures = []
     for name, checksum in source.files:
         if name in missing:
             try:
                 download_file(file_urls(source, name), paths[name], checksum, progress)
             except DownloadError as exc:
-                failures.append(str(exc))
+                failures.append(exc)
     if failures:
         still = [name for name in missing if not paths[name].is_file()]
-        detail = "Downloading failed (offline?):\n" + "\n".join(failures)
-        raise DataNotFoundError(missing_files_message(source, root, folder, still, detail, origin))
+        detail = "Downloading failed (offline?):\n" + "\n".join(map(str, failures))
+        why = f"downloading failed (offline?): {failures[0].reasons[-1] if failures[0].reasons else failures[0]}"
+        raise DataNotFoundError(missing_files_message(source, root, folder, still, detail, origin),
+                                missing_files_line(source, root, folder, still, why))
     return paths

@@ -19,8 +19,23 @@ class DataFileError(ValueError):
 
 
 class DataNotFoundError(FileNotFoundError):
-    """Data files are missing and were not (or could not be) downloaded."""
+    """Data files are missing and were not (or could not be) downloaded.
+
+    ``str(error)`` says everything (the files, the folders looked in, every URL,
+    why nothing was downloaded); ``error.summary`` is one line of it (which
+    files are missing from which folder, where to get them), the one that
+    ``emsm`` prints.
+    """
+
+    def __init__(self, message, summary=None):
+        super().__init__(message)
+        self.summary = summary or message.splitlines()[0]
 
 
 class DownloadError(OSError):
-    """A file could not be downloaded from any of the URLs given."""
+    """A file could not be downloaded from any of the URLs given; ``reasons`` lists why,
+    one short phrase per URL tried (``"Name or service not known"``, ``"HTTP 404 Not Found"``)."""
+
+    def __init__(self, message, reasons=()):
+        super().__init__(message)
+        self.reasons = list(reasons)

@@ -24,7 +24,7 @@ import numpy as np
 
 from .._checks import check_int
 from ..backend import get_array_module, get_cupy
-from ..data import batches, load_dataset, split_validation
+from ..data import DataNotFoundError, batches, load_dataset, split_validation
 from ..models import build_network
 from ..optim import SGD, step_lr
 from .checkpoint import load_checkpoint, load_model_state, save_checkpoint
@@ -174,7 +174,7 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
 
     # Load the data and build the network before creating anything, so that a missing
     # file or a bad switch leaves no half-made run.
-    ds = dataset if dataset is not None else load_dataset(cfg.dataset, data_dir=cfg.data_dir)
+    ds = dataset if dataset is not None else load_run_data(cfg.dataset, cfg.data_dir)
     x_train, y_train = ds.x_train, ds.y_train
     x_val = y_val = None
     if cfg.validation >= len(x_train):
@@ -301,6 +301,20 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
         summary["validation"] = cfg.validation
     _write_summary(run_dir, summary)
     return summary
+
+
+def load_run_data(dataset, data_dir):
+    """The data set of a run. A ``data_dir`` (``--data-dir``) is only read: a file missing
+    there is a :class:`~emsm_np.data.DataNotFoundError` naming it, never a download into the
+    user's folder; without one, missing files are downloaded into ``$EMSM_DATA`` or the cache."""
+    try:
+        return load_dataset(dataset, data_dir=data_dir, download=data_dir is None)
+    except DataNotFoundError as exc:
+        if data_dir is None:
+            raise
+        raise DataNotFoundError(str(exc), f"--data-dir {data_dir}: {exc.summary}; nothing is downloaded into "
+                                "a --data-dir (leave it out to download into $EMSM_DATA or the per-user cache)"
+                                ) from exc
 
 
 def _diverged(run_dir, exc, notes):
