@@ -33,9 +33,9 @@ class _Parser(argparse.ArgumentParser):
     ``add_subparsers`` makes the subcommands' parsers of the same class."""
 
     def error(self, message):
-        if message.startswith("argument "):  # "argument --max-iter: must be ..." -> "--max-iter must be ..."
-            name, _, rest = message[len("argument "):].partition(": ")
-            message = f"{name} {rest}" if rest.startswith("must ") else f"{name}: {rest}"
+        name, _, rest = message.partition(": ")
+        if name.startswith("argument ") and rest.startswith("must "):  # _int's, _float's: "--max-iter must be ..."
+            message = f"{name[len('argument '):]} {rest}"
         self.exit(EXIT_USAGE, f"emsm: error: {message} (see {self.prog} --help)\n")
 
 
@@ -225,8 +225,8 @@ def _reproduce(args):
         raise ValueError(f"--data-dir {args.data_dir} does not exist or is not a directory")
     if args.margin is not None and args.margin < 0:
         raise ValueError(f"--margin must be >= 0, got {args.margin}")
-    if args.out is not None:
-        _check_writable(args.out, "--out")
+    default_out = os.path.join("runs", "reproduce", f"{args.experiment}-{args.preset}")  # as run_experiment's
+    _check_writable(args.out or default_out, "--out", given=args.out is not None)
     from .reproduce.experiments import PRESETS
     from .training import TrainingInterrupted
 
@@ -286,6 +286,7 @@ def _resume(args):
         if clashes:
             raise ValueError(f"--resume {args.resume}: a resumed run keeps its configuration; refusing "
                              + ", ".join(clashes) + ". Only --max-iter can change (to extend the run).")
+    _check_writable(args.resume, "--resume")  # it writes its checkpoints there
     try:
         return train(None, args.resume, resume=True, progress=not args.no_progress, max_iter=max_iter)
     except (ValueError, TypeError) as exc:  # e.g. "max_iter must be >= 1": say it as the switch
@@ -319,7 +320,7 @@ def _train(args):
                   f"scaled to {', '.join(map(str, resolved.milestones))}")
         run_dir = args.run_dir or os.path.join(
             "runs", f"{time.strftime('%Y%m%d-%H%M%S')}-{resolved.network}-{resolved.loss}")
-        _check_writable(run_dir)
+        _check_writable(run_dir, "--run-dir", given=args.run_dir is not None)
         try:
             summary = train(resolved, run_dir, progress=not args.no_progress)
         except TrainingInterrupted as exc:
@@ -335,13 +336,35 @@ def _train(args):
     return 0
 
 
-def _check_writable(run_dir, switch="--run-dir"):
-    parent = os.path.dirname(os.path.abspath(run_dir))
-    probe = run_dir if os.path.isdir(run_dir) else parent
-    while not os.path.exists(probe):
+def _check_writable(path, switch="--run-dir", given=True):
+    """Refuse, before anything is made, a folder ``path`` that cannot be created or written in:
+    one line naming it and what to do. ``given`` False: ``path`` is ``switch``'s default, under
+    the working directory."""
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):  # the nearest part of the path that exists
         probe = os.path.dirname(probe)
-    if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
-        raise ValueError(f"{switch} {run_dir} cannot be written ({probe} is not a writable directory)")
+    if not os.path.isdir(probe):
+        why = f"{probe} is a file, not a folder"
+    elif not _can_create_in(probe):
+        why = f"nothing can be created in {probe}"
+    else:
+        return
+    if not given:
+        raise ValueError(f"{path}, the default of {switch}, cannot be written: {why}; give {switch} a path in a "
+                         f"writable folder, or run emsm from a writable working directory")
+    raise ValueError(f"{switch} {path} cannot be written: {why}; give {switch} a path in a writable folder")
+
+
+def _can_create_in(folder):
+    """Whether a folder can be made in ``folder``: tried (and removed again), since permissions do
+    not tell (root may write anywhere but on a read-only file system, or in /proc)."""
+    import tempfile
+
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".emsm-probe-", dir=folder))
+    except OSError:
+        return False
+    return True
 
 
 def _evaluate(args):

@@ -2,6 +2,7 @@
 is one line on stderr naming the switch, what it got and what was expected, with a
 documented exit status; ``emsm --help`` loads no heavy module."""
 import json
+import os
 import subprocess
 import sys
 
@@ -47,7 +48,9 @@ def test_the_lazy_names_of_emsm_np_reproduce_still_import():
     (["info", "--network", "lenet", "--width", "1.5"], "--width must be an integer, got '1.5' (see emsm info --help)"),
     (["reproduce", "table1", "--seeds", "two"], "--seeds must be an integer, got 'two' (see emsm reproduce --help)"),
     (["train", "--bogus", "3"], "unrecognized arguments: --bogus 3 (see emsm train --help)"),
-    (["train", "--max-iter"], "--max-iter: expected one argument (see emsm train --help)"),
+    (["train", "--max-iter"], "argument --max-iter: expected one argument (see emsm train --help)"),
+    (["reproduce", "table9"], "argument experiment: invalid choice: 'table9' (choose from 'table1', 'fig1', 'fig2', "
+                              "'table4', 'margin') (see emsm reproduce --help)"),
 ])
 def test_a_value_the_parser_refuses_is_one_line_naming_the_switch(argv, line, capsys):
     with pytest.raises(SystemExit) as info:
@@ -122,3 +125,57 @@ def test_without_a_data_dir_a_failed_download_is_one_line_saying_why(tmp_path, m
     assert f"missing from {cache} and {cache / 'mnist'}; put them in either" in err
     assert err.endswith("; downloading failed (offline?): Name or service not known "
                         "(set EMSM_DEBUG=1 for a traceback)\n")
+
+
+# --- a run folder that cannot be made: one line naming it and what to do, exit 2 ---
+
+def test_a_run_dir_under_a_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    rc = main(["train", "--run-dir", str(tmp_path / "file" / "run"), "--no-progress"])
+    assert rc == 2 and one_line_error(capsys).startswith(
+        f"emsm: error: --run-dir {tmp_path / 'file' / 'run'} cannot be written: {tmp_path / 'file'} is a file, "
+        "not a folder; give --run-dir a path in a writable folder")
+
+
+def _nothing_can_be_made_in(folder):
+    import tempfile
+
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=folder))
+    except OSError:
+        return True
+    return False
+
+
+needs_proc = pytest.mark.skipif(not os.path.isdir("/proc") or not _nothing_can_be_made_in("/proc"),
+                                reason="needs a /proc in which nothing can be created (Linux)")
+
+
+@needs_proc
+def test_a_run_dir_where_nothing_can_be_created_is_one_line(capsys):
+    # root may write anywhere its permissions say nothing: /proc refuses even root
+    rc = main(["train", "--run-dir", "/proc/emsm-run", "--no-progress"])
+    assert rc == 2 and one_line_error(capsys).startswith(
+        "emsm: error: --run-dir /proc/emsm-run cannot be written: nothing can be created in /proc; "
+        "give --run-dir a path in a writable folder")
+
+
+@needs_proc
+@pytest.mark.parametrize("argv, switch", [(["train"], "--run-dir"), (["reproduce", "table1"], "--out")])
+def test_a_working_directory_where_nothing_can_be_created_is_one_line(argv, switch, monkeypatch, capsys):
+    monkeypatch.chdir("/proc")  # the default run folder is ./runs/...
+    rc = main(argv)
+    err = one_line_error(capsys)
+    assert rc == 2 and err.startswith("emsm: error: runs/")
+    assert (f", the default of {switch}, cannot be written: nothing can be created in /proc; give {switch} a path "
+            "in a writable folder, or run emsm from a writable working directory") in err
+
+
+def test_a_run_folder_the_system_refuses_is_one_line_without_errno(tmp_path):
+    from emsm_np.training.loop import _make_run_dir
+
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError) as info:
+        _make_run_dir(str(tmp_path / "file" / "run"))
+    assert str(info.value) == (f"--run-dir {tmp_path / 'file' / 'run'} cannot be created (Not a directory); "
+                               "give --run-dir a path in a writable folder")

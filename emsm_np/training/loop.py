@@ -185,7 +185,7 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
         raise ValueError(f"--batch-size {cfg.batch_size} is larger than the training set ({len(x_train)} images)")
     net = build_from_config(cfg, ds.num_classes, x_train.shape[1], x_train.shape[2]).to(cfg.device)
     if not resume:
-        os.makedirs(run_dir, exist_ok=True)
+        _make_run_dir(run_dir)
     if not resume or max_iter is not None:
         with open(os.path.join(run_dir, CONFIG), "w") as f:
             f.write(cfg.to_json())
@@ -301,6 +301,15 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
         summary["validation"] = cfg.validation
     _write_summary(run_dir, summary)
     return summary
+
+
+def _make_run_dir(run_dir):
+    """Create the run folder; failing, one line naming it and what to do (not errno's text)."""
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--run-dir {run_dir} cannot be created ({exc.strerror or exc}); give --run-dir "
+                         "a path in a writable folder") from exc
 
 
 def load_run_data(dataset, data_dir):
