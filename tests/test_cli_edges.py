@@ -179,3 +179,36 @@ def test_a_run_folder_the_system_refuses_is_one_line_without_errno(tmp_path):
         _make_run_dir(str(tmp_path / "file" / "run"))
     assert str(info.value) == (f"--run-dir {tmp_path / 'file' / 'run'} cannot be created (Not a directory); "
                                "give --run-dir a path in a writable folder")
+
+
+# --- a corrupted checkpoint: one line naming it, without NumPy's advice to unpickle it ---
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A 6-iteration run (milestones 3, 5) on the embedded sample, copied by each test that alters it."""
+    run = tmp_path_factory.mktemp("finished") / "run"
+    assert main(["train", "--max-iter", "6", "--eval-every", "3", "--feature-dim", "8", "--width", "4",
+                 "--run-dir", str(run), "--no-progress"]) == 0
+    return run
+
+
+def copy_of(run, tmp_path):
+    import shutil
+
+    return shutil.copytree(run, tmp_path / "run")
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
+@pytest.mark.parametrize("command", ["evaluate", "resume"])
+def test_a_corrupted_checkpoint_is_one_line_naming_it(damage, command, finished_run, tmp_path, capsys):
+    run = copy_of(finished_run, tmp_path)
+    ckpt = run / "checkpoint.npz"
+    whole = ckpt.read_bytes()
+    ckpt.write_bytes({"garbage": b"not a checkpoint\n", "truncated": whole[: len(whole) // 2], "empty": b""}[damage])
+    capsys.readouterr()
+    argv = ["evaluate", str(run)] if command == "evaluate" else ["train", "--resume", str(run), "--no-progress"]
+    assert main(argv) == 2
+    err = one_line_error(capsys)
+    assert err.startswith(f"emsm: error: checkpoint {ckpt} is corrupted or truncated (not a whole .npz archive "
+                          "written by emsm); it cannot be resumed or evaluated: train the run again")
+    assert "pickle" not in err

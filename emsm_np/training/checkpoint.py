@@ -46,14 +46,21 @@ def load_checkpoint(path):
     """Return ``(model_state, optim_state, meta)`` from :func:`save_checkpoint`'s file."""
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint {path} does not exist")
+    # NumPy's own message for a file that is not an archive is advice to unpickle it
+    # (allow_pickle=True), the one thing not to do with a file of unknown origin: not repeated.
+    corrupted = (f"checkpoint {path} is corrupted or truncated (not a whole .npz archive written by emsm); "
+                 "it cannot be resumed or evaluated: train the run again, with another --run-dir")
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise CheckpointError(f"checkpoint {path} is corrupted or truncated ({exc})") from exc
+        raise CheckpointError(corrupted) from exc
     if "meta" not in data:
         raise CheckpointError(f"{path} is not an emsm_np checkpoint (no 'meta' entry)")
-    meta = json.loads(bytes(data.pop("meta")).decode())
+    try:
+        meta = json.loads(bytes(data.pop("meta")).decode())
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise CheckpointError(corrupted) from exc
     if meta.get("format") != "emsm_np-checkpoint-1":
         raise CheckpointError(f"{path} has unknown checkpoint format {meta.get('format')!r}")
     model = {k[len("model/"):]: v for k, v in data.items() if k.startswith("model/")}
