@@ -212,3 +212,24 @@ def test_a_corrupted_checkpoint_is_one_line_naming_it(damage, command, finished_
     assert err.startswith(f"emsm: error: checkpoint {ckpt} is corrupted or truncated (not a whole .npz archive "
                           "written by emsm); it cannot be resumed or evaluated: train the run again")
     assert "pickle" not in err
+
+
+# --- --resume with a --max-iter before the run's milestones names --max-iter ---
+
+def test_resume_with_max_iter_before_the_milestones_names_max_iter(tmp_path, capsys):
+    import signal
+
+    from emsm_np.training import TrainConfig, TrainingInterrupted, train
+
+    def ctrl_c_at_5(message):
+        if message.startswith("iter 5/"):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    run = tmp_path / "run"
+    cfg = TrainConfig(max_iter=20, eval_every=5, width=4, feature_dim=8)  # quick's milestones: 12, 17
+    with pytest.raises(TrainingInterrupted):
+        train(cfg, run, progress=False, log=ctrl_c_at_5)
+    assert main(["train", "--resume", str(run), "--max-iter", "10", "--no-progress"]) == 2
+    assert one_line_error(capsys) == (
+        "emsm: error: --max-iter 10 is not after the run's learning-rate milestones (12, 17), which a resumed run "
+        "keeps; give --max-iter above 17 (set EMSM_DEBUG=1 for a traceback)\n")

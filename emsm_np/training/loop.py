@@ -350,6 +350,10 @@ def _resumed_config(run_dir, max_iter):
         if max_iter < meta["iteration"]:
             raise ValueError(f"--max-iter {max_iter} is before the run's checkpoint at iteration "
                              f"{meta['iteration']}; a resumed run can only be extended")
+        if cfg.milestones and max_iter <= cfg.milestones[-1]:  # said here: the user gave --max-iter, not these
+            raise ValueError(f"--max-iter {max_iter} is not after the run's learning-rate milestones "
+                             f"({', '.join(map(str, cfg.milestones))}), which a resumed run keeps; give "
+                             f"--max-iter above {cfg.milestones[-1]}")
         cfg.max_iter = max_iter
         cfg = cfg.resolved()
     return cfg
