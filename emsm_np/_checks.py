@@ -1,7 +1,7 @@
 """Input checks shared by the public API.
 
 Each raises ``TypeError``/``ValueError`` with a message naming the argument,
-what it got, and what was expected (see STYLE.md, "Habits").
+what it got, and what was expected (docs/contributing.md, "Bad input").
 """
 import numbers
 

@@ -40,7 +40,7 @@ from emsm_np.functional.margin_cross_entropy import margin_cross_entropy_forward
 from emsm_np.layers import Linear
 from emsm_np.losses import EMSoftmax, em_softmax_loss
 
-SMOOTH = 1e-7  # the relative-error bound for smooth operations (STYLE.md)
+SMOOTH = 1e-7  # the relative-error bound for smooth operations (emsm_np.gradcheck.SMOOTH; see docs/contributing.md)
 
 rng = np.random.default_rng(0)
 n, d, K = 6, 5, 4

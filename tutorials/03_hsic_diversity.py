@@ -37,7 +37,7 @@ from emsm_np.functional.normalize import normalize_backward, normalize_forward
 from emsm_np.losses import EMSoftmax, diversity, em_softmax_loss, paper_hsic_gradient
 
 FAST = os.environ.get("EMSM_FAST") == "1"
-SMOOTH = 1e-7  # relative-error bound for smooth operations (STYLE.md)
+SMOOTH = 1e-7  # relative-error bound for smooth operations (emsm_np.gradcheck.SMOOTH; see docs/contributing.md)
 MODES = ("none", "column", "frobenius")
 rng = np.random.default_rng(0)
 

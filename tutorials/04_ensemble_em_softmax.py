@@ -54,7 +54,7 @@ from emsm_np.losses import EMSoftmax, em_softmax_loss
 from emsm_np.optim import SGD
 
 FAST = os.environ.get("EMSM_FAST") == "1"
-SMOOTH = 1e-7  # relative-error bound for smooth operations (STYLE.md)
+SMOOTH = 1e-7  # relative-error bound for smooth operations (emsm_np.gradcheck.SMOOTH; see docs/contributing.md)
 rng = np.random.default_rng(0)
 
 n, d, K, V = 6, 5, 4, 3

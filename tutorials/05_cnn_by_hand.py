@@ -59,7 +59,7 @@ from emsm_np.losses import EMSoftmax
 from emsm_np.models import Network
 
 FAST = os.environ.get("EMSM_FAST") == "1"
-SMOOTH = 1e-7  # relative-error bound for smooth operations (STYLE.md)
+SMOOTH = 1e-7  # relative-error bound for smooth operations (emsm_np.gradcheck.SMOOTH; see docs/contributing.md)
 KINKED = 1e-5  # ... and for operations with kinks, inputs kept off the kinks
 rng = np.random.default_rng(0)
 np.set_printoptions(precision=3, suppress=True)
