@@ -23,8 +23,8 @@ from compared_heads import (
 from scipy.special import log_softmax
 
 from emsm_np.functional.angular_margin import chebyshev_t_u, psi_backward, psi_forward
-from emsm_np.gradcheck import assert_gradients
 from emsm_np.functional.large_margin_logits import large_margin_logits_forward
+from emsm_np.gradcheck import assert_gradients
 from emsm_np.losses import (
     L_SOFTMAX_SCHEDULE,
     SPHEREFACE_SCHEDULE,
