@@ -11,6 +11,7 @@ import time
 
 EXIT_DIVERGED = 1
 EXIT_USAGE = 2
+EXIT_NOT_LEARNING = 3
 EXIT_INTERRUPTED = 130
 
 # Config fields and the switches that set them, so that messages speak the command line's language.
@@ -89,7 +90,9 @@ def _parser():
     t = sub.add_parser(
         "train", help="train a network (default: EM-Softmax, lenet, embedded MNIST sample, CPU)",
         description="Train a network with the EM-Softmax head. Exit status: 0 done, 1 diverged, "
-                    "2 bad switches or data, 130 interrupted (resume with --resume RUN_DIR).")
+                    "2 bad switches or data, 3 did not learn (test accuracy below 1.5 x chance after at least "
+                    "100 iterations and 2 evaluations; a shorter run at chance is 'too short to tell', 0), "
+                    "130 interrupted (resume with --resume RUN_DIR).")
     t.add_argument("--resume", metavar="RUN_DIR",
                    help="continue an interrupted run from its last checkpoint (with --max-iter N: extend it to N)")
     t.add_argument("--run-dir", help="where to write the run (default: runs/<time>-<network>-<loss>)")
@@ -330,9 +333,21 @@ def _train(args):
     weak = f" (weak classifiers: {weak})" if len(summary["weak_accuracy"]) > 1 else ""  # one classifier: no ensemble
     print(f"done: test accuracy {100 * summary['test_accuracy']:.2f}%{weak} "
           f"in {summary['wall_time']:.1f} s; run in {summary['run_dir']}")
+    return _verdict(summary)
+
+
+def _verdict(summary):
+    """The exit status of a finished run, after its last line on stderr if it did not learn
+    (exit 3) or was too short to tell (exit 0); see the loop's ``_learning``."""
+    where = os.path.join(summary["run_dir"], "summary.json")
+    message = summary.get("message") or "test accuracy at chance level"
     if summary.get("status") == "not learning":
-        print(f"emsm: warning: this run did not learn (test accuracy at chance level); see "
-              f"{os.path.join(summary['run_dir'], 'summary.json')}", file=sys.stderr)
+        message = message.removeprefix("not learning: ")
+        print(f"emsm: this run did not learn (exit status {EXIT_NOT_LEARNING}): {message}; see {where}",
+              file=sys.stderr)
+        return EXIT_NOT_LEARNING
+    if summary.get("learning") == "too short to tell":
+        print(f"emsm: note: {message}", file=sys.stderr)
     return 0
 
 

@@ -233,3 +233,55 @@ def test_resume_with_max_iter_before_the_milestones_names_max_iter(tmp_path, cap
     assert one_line_error(capsys) == (
         "emsm: error: --max-iter 10 is not after the run's learning-rate milestones (12, 17), which a resumed run "
         "keeps; give --max-iter above 17 (set EMSM_DEBUG=1 for a traceback)\n")
+
+
+# --- a run at chance level: exit 3 "did not learn" when long enough to judge, else "too short to tell" ---
+
+@pytest.fixture
+def blank_images(monkeypatch):
+    """The embedded sample with every image blank: nothing to learn, every prediction one class (~10 %)."""
+    import numpy as np
+
+    from emsm_np.data import load_dataset
+
+    def blank(dataset, data_dir):
+        ds = load_dataset("mnist-sample")
+        return ds._replace(x_train=np.zeros_like(ds.x_train), x_test=np.zeros_like(ds.x_test))
+    monkeypatch.setattr("emsm_np.training.loop.load_run_data", blank)
+
+
+TINY = ["--batch-size", "8", "--width", "4", "--feature-dim", "8", "--no-progress"]
+
+
+def test_a_run_at_chance_after_100_iterations_exits_3_saying_it_did_not_learn(blank_images, tmp_path, capsys):
+    run = tmp_path / "run"
+    rc = main(["train", "--max-iter", "100", "--eval-every", "50", "--run-dir", str(run), *TINY])
+    out, err = capsys.readouterr()
+    summary = json.loads((run / "summary.json").read_text())
+    assert rc == 3 and out.splitlines()[-1].startswith("done: test accuracy ")
+    assert err.splitlines()[-1] == (
+        f"emsm: this run did not learn (exit status 3): test accuracy {100 * summary['test_accuracy']:.1f}% after "
+        "100 iterations is chance level (10.0%); the network may be dead (constant features, every ReLU off): try "
+        f"a smaller --lr (this run: 0.05); see {run / 'summary.json'}")
+    assert summary["status"] == "not learning" and summary["learning"] == "not learning"
+    assert summary["message"].startswith("not learning: test accuracy ")
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 3  # a finished run, resumed: the same verdict
+
+
+def test_a_short_run_at_chance_is_too_short_to_tell_not_a_failure(blank_images, tmp_path, capsys):
+    run = tmp_path / "run"
+    rc = main(["train", "--max-iter", "6", "--run-dir", str(run), *TINY])
+    err = one_line_error(capsys)
+    summary = json.loads((run / "summary.json").read_text())
+    assert rc == 0 and summary["status"] == "ok" and summary["learning"] == "too short to tell"
+    assert err == ("emsm: note: too short to tell whether it learns: test accuracy 10.0% after 6 iterations is near "
+                   "chance level (10.0%), as it may be this early; a run is judged from 100 iterations on "
+                   "(--max-iter)\n")
+
+
+def test_the_same_run_on_the_real_images_is_above_chance_exit_0_and_no_note(tmp_path, capsys):
+    run = tmp_path / "run"
+    rc = main(["train", "--max-iter", "100", "--eval-every", "50", "--run-dir", str(run), *TINY])
+    summary = json.loads((run / "summary.json").read_text())
+    assert rc == 0 and capsys.readouterr().err == ""
+    assert summary["status"] == "ok" and summary["learning"] == "above chance" and "message" not in summary

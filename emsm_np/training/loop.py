@@ -149,7 +149,9 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
     Returns
     -------
     dict with ``run_dir``, ``iterations``, ``test_accuracy``, ``weak_accuracy``,
-    ``wall_time``, ``plots``, ``status`` ("ok" or "not learning") and ``notes``
+    ``wall_time``, ``plots``, ``status`` ("ok" or "not learning"), ``learning`` ("above
+    chance", "not learning" or "too short to tell", see :func:`_learning`), ``message``
+    (the reason, unless "above chance") and ``notes``
     (the warnings printed while it ran), and with ``config.validation`` > 0
     ``val_accuracy`` (on the held-out last training images) and ``validation``;
     also written to ``summary.json``.
@@ -292,10 +294,13 @@ def train(config, run_dir, resume=False, dataset=None, progress=True, log=print,
     from .plots import plot_run  # here, not at the top: importing Matplotlib slows `emsm --help`
 
     plots = plot_run(metrics_path, run_dir, title=f"{cfg.network} / {cfg.loss} on {cfg.dataset}")
-    status = "not learning" if _not_learning(result["accuracy"], chance, cfg.max_iter, cfg) else "ok"
+    learning, message = _learning(result["accuracy"], chance, cfg.max_iter, cfg)
     summary = {"run_dir": run_dir, "iterations": cfg.max_iter, "test_accuracy": result["accuracy"],
                "weak_accuracy": result["weak_accuracy"], "wall_time": round(wall(), 3),
-               "plots": plots, "status": status, "notes": notes}
+               "plots": plots, "status": "not learning" if learning == "not learning" else "ok", "learning": learning,
+               "notes": notes}
+    if message:
+        summary["message"] = message
     if cfg.validation:
         summary["val_accuracy"] = val
         summary["validation"] = cfg.validation
@@ -360,16 +365,41 @@ def _resumed_config(run_dir, max_iter):
 
 
 NOT_LEARNING_AFTER = 100  # iterations: a shorter run is too short to call
+CHANCE_LEVEL = 1.5  # a test accuracy below 1.5 x chance (15 % of 10 classes) is "at chance level"
+
+
+def _judged(iteration, cfg):
+    """Whether a run at ``iteration`` is long enough to be called not learning: two evaluations and
+    :data:`NOT_LEARNING_AFTER` iterations (before that, batch norm's running statistics alone can
+    hold a healthy network's test accuracy at chance: a 6-iteration run of the defaults scores ~10 %)."""
+    return iteration >= max(2 * cfg.eval_every, NOT_LEARNING_AFTER)
 
 
 def _not_learning(accuracy, chance, iteration, cfg):
-    """A note if the test accuracy is still at chance level after two evaluations
-    and :data:`NOT_LEARNING_AFTER` iterations, else None."""
-    if iteration < max(2 * cfg.eval_every, NOT_LEARNING_AFTER) or accuracy >= 1.5 * chance:
+    """A note if the test accuracy is still at chance level (below :data:`CHANCE_LEVEL` x chance)
+    at an ``iteration`` long enough to judge (:func:`_judged`), else None."""
+    if not _judged(iteration, cfg) or accuracy >= CHANCE_LEVEL * chance:
         return None
     return (f"not learning: test accuracy {100 * accuracy:.1f}% after {iteration} iterations is chance "
             f"level ({100 * chance:.1f}%); the network may be dead (constant features, every ReLU off): "
             f"try a smaller --lr (this run: {cfg.lr:g})")
+
+
+def _learning(accuracy, chance, iterations, cfg):
+    """The verdict of a finished run, ``(learning, message)``: "above chance" (message None) if its
+    final test accuracy is at least :data:`CHANCE_LEVEL` x chance (which says it is not dead, not that
+    it learned much: a barely trained network's random features can score 16 % of MNIST); else
+    "not learning" with the not-learning note if the run was long enough to judge (:func:`_judged`),
+    else "too short to tell" with a sentence saying so."""
+    if accuracy >= CHANCE_LEVEL * chance:
+        return "above chance", None
+    note = _not_learning(accuracy, chance, iterations, cfg)
+    if note:
+        return "not learning", note
+    return "too short to tell", (
+        f"too short to tell whether it learns: test accuracy {100 * accuracy:.1f}% after {iterations} iterations "
+        f"is near chance level ({100 * chance:.1f}%), as it may be this early; a run is judged from "
+        f"{max(2 * cfg.eval_every, NOT_LEARNING_AFTER)} iterations on (--max-iter)")
 
 
 class _raise_on_overflow:
