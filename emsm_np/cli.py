@@ -1,7 +1,10 @@
 """The ``emsm`` command line: ``emsm train``, ``emsm evaluate``, ``emsm info`` and ``emsm reproduce``.
 
-Errors in what the user typed are one line on stderr and exit status 2, not a
-traceback.
+Errors in what the user typed (a switch, a data folder, a run folder, a checkpoint)
+are one line on stderr naming it, what it got and what was expected, and exit
+status 2, not a traceback. Exit statuses: 0 done, 1 diverged, 2 mistake, 3 did not
+learn (:func:`_verdict`), 130 interrupted. Heavy modules (the training loop, SciPy,
+Matplotlib) are imported inside the commands, so that ``emsm --help`` is quick.
 """
 import argparse
 import json
