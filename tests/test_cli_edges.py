@@ -107,6 +107,17 @@ def test_an_empty_data_dir_for_cifar_is_one_line_and_no_download(dataset, tmp_pa
     assert f"missing from {tmp_path} and {tmp_path / kind}; put it in either (from https://www.cs.toronto.edu/" in err
 
 
+def test_evaluate_with_a_data_dir_missing_files_is_the_same_one_line(finished_run, tmp_path, monkeypatch, capsys):
+    run = copy_of(finished_run, tmp_path)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps(dict(config, dataset="mnist", schedule="mnist")))
+    refuse_downloads(monkeypatch)
+    data = tmp_path / "data"
+    data.mkdir()
+    assert main(["evaluate", str(run), "--data-dir", str(data)]) == 2
+    assert one_line_error(capsys).startswith(f"emsm: error: --data-dir {data}: mnist: train-images-idx3-ubyte.gz, ")
+
+
 def test_without_a_data_dir_a_failed_download_is_one_line_saying_why(tmp_path, monkeypatch, capsys):
     import socket
     import urllib.error
@@ -285,3 +296,4 @@ def test_the_same_run_on_the_real_images_is_above_chance_exit_0_and_no_note(tmp_
     summary = json.loads((run / "summary.json").read_text())
     assert rc == 0 and capsys.readouterr().err == ""
     assert summary["status"] == "ok" and summary["learning"] == "above chance" and "message" not in summary
+
