@@ -145,15 +145,20 @@ def test_resume_refuses_a_compared_losss_switch_that_contradicts_the_run(tmp_pat
 # --beta 5 (SphereFace's floor) trains with the margin acting from the first step. The pure
 # margin, --beta 0, does not learn from scratch here (L-Softmax m = 2: 30 % after 300
 # iterations; A-Softmax m = 4: chance), which is why the L-Softmax and SphereFace codes anneal.
+SLOW = pytest.mark.slow
+# The default tier keeps one case, n-softmax --learn-scale: the only head with a trained parameter
+# of its own, so it is the one that covers the most code after training (the learned scale saved,
+# and rebuilt by `emsm evaluate` from config.json); the other eight train the same loop through
+# other heads, which the gradient and wiring tests cover without training, and run in the slow tier.
 LEARNS = [
-    ["--loss", "hinge"],  # 93.25 %
-    ["--loss", "hinge", "--hinge-norm", "l2"],  # 90.80 %
-    ["--loss", "center"],  # 93.55 %
-    ["--loss", "l-softmax"],  # 93.95 %
-    ["--loss", "l-softmax", "--beta", "5"],  # 94.35 %
-    ["--loss", "a-softmax"],  # 93.95 %
-    ["--loss", "a-softmax", "--beta", "5"],  # 93.35 %
-    ["--loss", "n-softmax"],  # 86.90 %
+    pytest.param(["--loss", "hinge"], marks=SLOW),  # 93.25 %
+    pytest.param(["--loss", "hinge", "--hinge-norm", "l2"], marks=SLOW),  # 90.80 %
+    pytest.param(["--loss", "center"], marks=SLOW),  # 93.55 %
+    pytest.param(["--loss", "l-softmax"], marks=SLOW),  # 93.95 %
+    pytest.param(["--loss", "l-softmax", "--beta", "5"], marks=SLOW),  # 94.35 %
+    pytest.param(["--loss", "a-softmax"], marks=SLOW),  # 93.95 %
+    pytest.param(["--loss", "a-softmax", "--beta", "5"], marks=SLOW),  # 93.35 %
+    pytest.param(["--loss", "n-softmax"], marks=SLOW),  # 86.90 %
     ["--loss", "n-softmax", "--learn-scale"],  # 86.90 % (s ends at 15.56)
 ]
 

@@ -38,7 +38,9 @@ def toy_digits(n_train=320, n_test=200, seed=0):
 
 
 def small_config(**kw):
-    base = dict(network="lenet", loss="em-softmax", feature_dim=16, max_iter=40, eval_every=10,
+    """lenet at width 8 (8/16 filters): every layer and code path of the default network, at a
+    third of the cost of its default width, so that the wiring tests stay in the fast tier."""
+    base = dict(network="lenet", loss="em-softmax", feature_dim=16, width=8, max_iter=40, eval_every=10,
                 milestones=(30,), lr=0.02, batch_size=32, seed=3)
     base.update(kw)
     return TrainConfig(**base)
@@ -131,9 +133,10 @@ def test_resume_after_a_hard_kill_drops_metrics_written_after_the_checkpoint(tmp
     assert [r["iteration"] for r in read_rows(run)] == ["10", "20", "30", "40"]
 
 
-def test_runs_with_1_2_or_3_threads_are_bit_identical_and_resume_with_any(tmp_path):
+def test_runs_with_1_2_or_3_threads_are_bit_identical_and_resume_with_any(tmp_path, monkeypatch):
     from emsm_np.cpu import threads
 
+    monkeypatch.setattr(threads, "MIN_PARALLEL_SIZE", 0)  # split every operation, however small
     before = threads.num_threads()
     ds = toy_digits()
     try:

@@ -526,8 +526,9 @@ print(f"hinge: {100 * zero_loss:.1f}% of the test features have zero loss; "
 # Read with the table above; one seed, 1,200 iterations, two dimensions.
 #
 # * **Softmax, EM-Softmax, the center loss and L-Softmax** all learn, to
-#   similar test accuracies, and so does A-Softmax, behind softmax in this
-#   run. Their *wedge margins*, the angle by which a test feature clears the
+#   similar test accuracies, and so does A-Softmax, level with softmax or a
+#   few points behind it (from 0.5 points ahead to 6 behind over five seeds).
+#   Their *wedge margins*, the angle by which a test feature clears the
 #   edge of its class's wedge, are within a few degrees of each other: at this
 #   scale none of the margins buys a visibly wider angular separation at test
 #   time, where ten classes share 360 degrees, 36 per class on average.
@@ -559,7 +560,8 @@ print(f"hinge: {100 * zero_loss:.1f}% of the test features have zero loss; "
 #   and scales as :math:`s/\|x\|` (NormFace, Sec. 3.2). A step :math:`\delta
 #   \perp x` can only lengthen a feature, :math:`\|x + \delta\|^2 = \|x\|^2 +
 #   \|\delta\|^2`, and as the features grow the angular steps shrink. Here
-#   they grew more than twice as long as any other loss's, and the classes
+#   they grew longer than any other loss's (1.8 to 30 times the next
+#   longest, over five seeds and four one-ulp nudges of the start), and the classes
 #   stay mixed; with :math:`s = 4` the features stay short and the network
 #   learns. A scale that suits wide features overshoots in two dimensions.
 #
@@ -568,26 +570,35 @@ print(f"hinge: {100 * zero_loss:.1f}% of the test features have zero loss; "
 # dimensions, a few epochs and one seed show the mechanisms, not the final
 # numbers. Another seed (``seed`` in ``make_network``) moves every number of
 # the table; the assertions below check only the comparisons stated above.
+#
+# Each of them was measured over five seeds (0 to 4) and over four
+# perturbations of seed 0 that move every initial weight by one unit in the
+# last place (``EMSM_PERTURB_INIT=1..3``: a model of another processor's
+# rounding, which SGD amplifies into a different network), and each bound
+# below sits outside the range seen in those ten runs, so that the checks
+# hold on any machine, not on one machine's rounding. The comments give the
+# range seen. A-Softmax's place behind softmax is not asserted: over the
+# seeds it ranged from 6 points behind to 0.5 ahead.
 
 working = ("Softmax", "EM-Softmax", "Center loss", "L-Softmax", "A-Softmax")
 wedge_margins = [results[name]["wedge_margin"] for name in working]
 print(f"wedge margins of the five losses that learn: {min(wedge_margins):.1f} to {max(wedge_margins):.1f} degrees")
-assert all(results[name]["accuracy"] > 0.7 for name in working)  # chance is 10 %
-assert results["A-Softmax"]["accuracy"] < results["Softmax"]["accuracy"]
-assert max(wedge_margins) - min(wedge_margins) < 4.0
-assert results["L-Softmax"]["column_gap"] > results["Softmax"]["column_gap"]
-assert results["L-Softmax"]["column_gap"] == max(r["column_gap"] for r in results.values())
+assert all(results[name]["accuracy"] > 0.7 for name in working)  # seen 0.82-0.89; chance is 0.10
+assert max(wedge_margins) - min(wedge_margins) < 4.0  # seen 0.8-2.6 degrees
+assert results["L-Softmax"]["column_gap"] > results["Softmax"]["column_gap"]  # by 1.4-4.8 degrees
+column_gaps = {name: r["column_gap"] for name, r in results.items()}
+assert column_gaps["L-Softmax"] == max(column_gaps.values())  # by 0.6-2.0 degrees over the next
 norms = {name: r["norm"] for name, r in results.items()}
-assert norms["Center loss"] == min(norms[name] for name in working)
+assert norms["Center loss"] == min(norms[name] for name in working)  # by 0.7-1.6 under the next
 assert norms["EM-Softmax"] == max(norms[name] for name in ("Softmax", "EM-Softmax", "Center loss", "L-Softmax",
-                                                           "A-Softmax", "Hinge"))
-assert results["EM-Softmax"]["column_gap"] < 0 < results["EM-Softmax"]["wedge_margin"]
-assert abs(results["EM-Softmax"]["accuracy"] - results["Softmax"]["accuracy"]) < 0.03
-assert results["EM-Softmax"]["length_ratio"] > 3 * results["Softmax"]["length_ratio"]
-assert results["Hinge"]["accuracy"] < results["Softmax"]["accuracy"] - 0.2 and zero_loss < 0.2
-assert results["Hinge"]["wedges"] < K
-assert norms["N-Softmax"] > 2 * max(norms[name] for name in results if name != "N-Softmax")
-assert results["N-Softmax"]["accuracy"] < results["N-Softmax, s=4"]["accuracy"]
+                                                           "A-Softmax", "Hinge"))  # by 3.9-5.2 over the next
+assert results["EM-Softmax"]["column_gap"] < 0 < results["EM-Softmax"]["wedge_margin"]  # -17 to -8; 7.2-8.5
+assert abs(results["EM-Softmax"]["accuracy"] - results["Softmax"]["accuracy"]) < 0.03  # seen up to 0.019
+assert results["EM-Softmax"]["length_ratio"] > 3 * results["Softmax"]["length_ratio"]  # 5 to 185 times
+assert results["Hinge"]["accuracy"] < results["Softmax"]["accuracy"] - 0.2  # 0.40-0.51 behind
+assert zero_loss < 0.2 and results["Hinge"]["wedges"] < K  # seen 0.02-0.07; 6 or 7 wedges
+assert norms["N-Softmax"] > 1.5 * max(norms[name] for name in results if name != "N-Softmax")  # 1.8-30 times
+assert results["N-Softmax"]["accuracy"] < results["N-Softmax, s=4"]["accuracy"]  # by 0.08-0.47
 
 # %%
 # Summary
