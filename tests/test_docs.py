@@ -244,6 +244,7 @@ def built_site():
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("docs-build")  # one build, on one worker (--dist loadgroup)
 def test_site_serves_its_own_mathjax_and_fetches_nothing(built_site):
     page = (built_site / "derivations.html").read_text()
     # (an incremental build appends Sphinx's "?v=checksum" to the URL)
@@ -257,6 +258,7 @@ def test_site_serves_its_own_mathjax_and_fetches_nothing(built_site):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("docs-build")  # one build, on one worker (--dist loadgroup)
 def test_mathjax_renders_the_derivations_page_offline(built_site, tmp_path):
     url = (built_site / "derivations.html").as_uri()
     dom = _chromium_run(url, "--dump-dom").stdout
@@ -270,6 +272,7 @@ def test_mathjax_renders_the_derivations_page_offline(built_site, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("docs-build")  # one build, on one worker (--dist loadgroup)
 def test_tutorial_pages_show_their_figures_and_offer_notebooks(built_site):
     pages = [p for p in (built_site / GALLERY_DIR).glob("*.html")
              if p.stem not in ("index", "sg_execution_times")]

@@ -1,7 +1,7 @@
 """The paper's MNIST and CIFAR sets (and Fashion-MNIST, not in the paper), read from their
 official files, and batching.
 
-Stands beside the network code and knows nothing of layers (STYLE.md).
+Stands beside the network code and knows nothing of layers (docs/contributing.md).
 
 Entry point::
 
