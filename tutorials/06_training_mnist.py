@@ -294,9 +294,10 @@ for name, net in nets.items():
 # %%
 # In the full-length run of this script (not with ``EMSM_FAST=1``), the two
 # losses end within about a point of each other, about 91 %, and which one is
-# ahead is not stable: with every initial weight nudged by one unit in the
-# last place (``EMSM_PERTURB_INIT=1, 2``, a model of another processor's
-# rounding) EM-Softmax was 1.2 points ahead, 0.1 behind and level. What holds
+# ahead is not stable: as it is, and with every initial weight nudged by one
+# unit in the last place (``EMSM_PERTURB_INIT=1, 2``, a model of another
+# processor's rounding), EM-Softmax was 1.2 points ahead, 0.1 behind and
+# level. What holds
 # in all three is *radial*, and it is the clearest difference in the pictures:
 # EM-Softmax's features lie farther from the origin and their targets win by a
 # larger logit margin, but per unit of feature length the margin is no larger
