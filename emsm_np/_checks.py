@@ -1,7 +1,10 @@
 """Input checks shared by the public API.
 
 Each raises ``TypeError``/``ValueError`` with a message naming the argument,
-what it got, and what was expected (docs/contributing.md, "Bad input").
+what it got, and what was expected (docs/contributing.md, "Bad input"); a NaN or
+inf where a finite value is needed is the typed :class:`NonFiniteError`, which
+:class:`non_finite_in` also raises for an inf or NaN that NumPy reports while a
+named computation runs (the training loop's divergence, :mod:`emsm_np.training.loop`).
 """
 import numbers
 
@@ -20,6 +23,40 @@ def check_array(name, a, ndim=None, floating=True):
     if floating and a.dtype.kind != "f":
         raise TypeError(f"{name} must have a floating dtype (float32 or float64), got {a.dtype}")
     return xp
+
+
+class NonFiniteError(ValueError, FloatingPointError):
+    """A NaN or inf where a finite value is needed, raised where it is found.
+
+    ``where`` names the computation that made it ("the forward pass of layer 3 (Conv2d)",
+    see :class:`non_finite_in`), or is None for an argument check (:func:`check_finite`).
+    The message is the finder's own: the check's, or NumPy's ("overflow encountered in
+    matmul"). A ValueError (a bad value) and a FloatingPointError (what NumPy raises, which
+    :class:`non_finite_in` replaces): whatever caught either before still catches it.
+    """
+
+    def __init__(self, message, where=None):
+        super().__init__(message)
+        self.where = where
+
+
+class non_finite_in:  # lower case: a context manager, used as contextlib.suppress is
+    """``with non_finite_in("the SGD update"): ...``: NumPy's FloatingPointError (raised where an
+    inf or NaN is made, under ``np.errstate(over="raise", ...)``) leaves as a :class:`NonFiniteError`
+    naming ``where``. Anything else passes as it is, a NonFiniteError from a computation nested
+    inside included: the innermost name wins. Without that errstate (the default) NumPy raises
+    nothing and this does nothing."""
+
+    def __init__(self, where):
+        self.where = where
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is FloatingPointError:  # exactly NumPy's: its subclasses are named already
+            raise NonFiniteError(str(exc), self.where) from exc
+        return False
 
 
 def _is_array(a):
@@ -81,14 +118,14 @@ def check_same(*named):
 
 
 def check_finite(name, a):
-    """Raise ValueError if ``a`` holds NaN or inf -- for NumPy arrays.
+    """Raise :class:`NonFiniteError` (a ValueError) if ``a`` holds NaN or inf -- for NumPy arrays.
 
     The values of a GPU array are not read: that would copy a flag to the host
     and stall the GPU at every call. On the GPU a NaN shows in the loss, which
     the training loop watches on the device (:mod:`emsm_np.training.loop`).
     """
     if isinstance(a, np.ndarray) and not bool(np.isfinite(a).all()):
-        raise ValueError(f"{name} must be finite, got an array containing NaN or inf")
+        raise NonFiniteError(f"{name} must be finite, got an array containing NaN or inf")
 
 
 def check_labels(name, y, n, num_classes):
@@ -124,7 +161,7 @@ def check_float(name, value, minimum=None, maximum=None, min_inclusive=True):
         raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
     value = float(value)
     if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
+        raise NonFiniteError(f"{name} must be finite, got {value}")
     if minimum is not None:
         if min_inclusive and value < minimum:
             raise ValueError(f"{name} must be >= {minimum}, got {value}")

@@ -6,6 +6,7 @@ arrays, so an optimiser that updates ``params[k][...]`` in place updates the
 layer. They are rebuilt on every access, so they stay right after ``to(device)``
 replaces the arrays.
 """
+from .._checks import non_finite_in
 from ..backend import asnumpy
 from .base import merged
 
@@ -39,10 +40,13 @@ class Sequential:
         self.layers = list(layers)
 
     # ------------------------------------------------------------ computation
+    # An inf or NaN that NumPy raises in a layer (under np.errstate(over="raise", ...), as the
+    # training loop sets it) leaves as a NonFiniteError naming the layer and the pass.
 
     def forward(self, x, train=True):
-        for layer in self.layers:
-            x = layer.forward(x, train=train)
+        for i, layer in enumerate(self.layers):
+            with non_finite_in(f"the forward pass of layer {i} ({type(layer).__name__})"):
+                x = layer.forward(x, train=train)
         return x
 
     def __call__(self, x, train=True):
@@ -50,8 +54,10 @@ class Sequential:
 
     def backward(self, dy):
         # Chain rule: each layer turns dL/d(its output) into dL/d(its input).
-        for layer in reversed(self.layers):
-            dy = layer.backward(dy)
+        for i in reversed(range(len(self.layers))):
+            layer = self.layers[i]
+            with non_finite_in(f"the backward pass of layer {i} ({type(layer).__name__})"):
+                dy = layer.backward(dy)
         return dy
 
     # ------------------------------------------------------------ parameters

@@ -9,6 +9,7 @@ Training step::
 ``net.params`` / ``net.grads`` / ``net.buffers`` are flat dicts keyed
 ``"features.<i>.<name>"`` and ``"head.weight"`` holding the layers' own arrays.
 """
+from .._checks import non_finite_in
 from ..layers.base import merged
 from ..layers.batch_norm import BatchNorm1d, BatchNorm2d
 from ..layers.prelu import PReLU
@@ -69,10 +70,14 @@ class Network:
 
     def loss(self, x, y):
         """Training loss on a batch (train mode: batch statistics, dropout on)."""
-        return self.head.forward(self.features.forward(x, train=True), y)
+        features = self.features.forward(x, train=True)
+        with non_finite_in("the head's forward pass"):  # (the features name their own layers)
+            return self.head.forward(features, y)
 
     def backward(self):
-        self.features.backward(self.head.backward())
+        with non_finite_in("the head's backward pass"):
+            dx = self.head.backward()
+        self.features.backward(dx)
 
     def logits(self, x):
         """Test-time logits of the averaged classifier (eval mode)."""
