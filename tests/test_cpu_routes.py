@@ -85,29 +85,47 @@ def test_batch_norm_route_equals_the_reference(shape, train, dtype):
 
 
 # (N, C, H, W), (F, kh, kw), stride, padding: the networks' layers (LeNet's 1 -> 32 5x5 and
-# 32 -> 64 5x5, LiuNet's 64 -> 64 3x3) and odd ones (strides, non-square, C < F and C > F)
+# 32 -> 64 5x5, LiuNet's 64 -> 64 3x3) and odd ones (strides, non-square, C < F and C > F),
+# and the strategies of emsm_np.cpu.conv2d that each takes (forward, dW, dx): between them, all.
 CONV_CASES = [
-    ((8, 1, 28, 28), (32, 5, 5), 1, 2),
-    ((8, 32, 14, 14), (64, 5, 5), 1, 2),
-    ((4, 64, 14, 14), (64, 3, 3), 1, 1),
-    ((3, 3, 9, 7), (8, 3, 2), (2, 1), (1, 0)),
-    ((2, 12, 6, 8), (4, 3, 3), 2, 1),
+    ((8, 1, 28, 28), (32, 5, 5), 1, 2, ("_forward_per_image", "_dw_per_image", "_dx_rows")),
+    ((8, 32, 14, 14), (64, 5, 5), 1, 2, ("_forward_rows", "_dw_rows", "_dx_rows")),
+    ((4, 64, 14, 14), (64, 3, 3), 1, 1, ("_forward_rows", "_dw_rows", "_dx_rows")),
+    ((3, 3, 9, 7), (8, 3, 2), (2, 1), (1, 0), ("_forward_per_image", "_dw_per_image", "_dx_col2im")),
+    ((2, 12, 6, 8), (4, 3, 3), 2, 1, ("_forward_im2col", "_dw_im2col", "_dx_flipped")),
 ]
+CONV_STRATEGIES = {name for name in vars(cpu.conv2d) if name.startswith(("_forward_", "_dw_", "_dx_"))}
+
+
+def record_conv2d_strategies(monkeypatch):
+    """The names of the strategy functions of emsm_np.cpu.conv2d that run, in order."""
+    ran = []
+    for name in CONV_STRATEGIES:
+        real = getattr(cpu.conv2d, name)
+        monkeypatch.setattr(cpu.conv2d, name, lambda *args, _real=real, _name=name: ran.append(_name) or _real(*args))
+    return ran
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("need_dx", [True, False])
-@pytest.mark.parametrize("xshape, wshape, stride, padding", CONV_CASES)
-def test_conv2d_routes_equal_the_reference(xshape, wshape, stride, padding, need_dx, dtype):
+@pytest.mark.parametrize("xshape, wshape, stride, padding, strategies", CONV_CASES)
+def test_conv2d_routes_equal_the_reference(monkeypatch, xshape, wshape, stride, padding, strategies, need_dx, dtype):
     x = data(xshape, dtype, 14)
     w = (data((wshape[0], xshape[1]) + wshape[1:], dtype, 15) / np.sqrt(xshape[1] * wshape[1] * wshape[2])).astype(dtype)
     b = data(wshape[:1], dtype, 16)
+    ran = record_conv2d_strategies(monkeypatch)
     out, cache = cpu.conv2d.conv2d_forward(x, w, b, stride, padding)
     ref_out, ref_cache = conv2d.conv2d_forward(x, w, b, stride, padding)
     same(out, ref_out, dtype)
     g = data(out.shape, dtype, 17)
     for got, want in zip(cpu.conv2d.conv2d_backward(g, cache, need_dx), conv2d.conv2d_backward(g, ref_cache, need_dx)):
         same(got, want, dtype)
+    assert sorted(ran) == sorted(strategies if need_dx else strategies[:2])
+
+
+def test_the_conv2d_cases_take_every_strategy():
+    assert len(CONV_STRATEGIES) == 9 and all(callable(getattr(cpu.conv2d, name)) for name in CONV_STRATEGIES)
+    assert {name for case in CONV_CASES for name in case[-1]} == CONV_STRATEGIES
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
