@@ -4,8 +4,8 @@ Not a test: it reads the run directories that ``emsm train`` left (``config.json
 ``metrics.csv``, ``summary.json``) and writes what they measured. Used for
 ``docs/results/defaults.md``, the runs of ``emsm train`` at its defaults::
 
-    emsm train --dataset mnist --data-dir ../shared/data --run-dir runs/lenet-em-softmax
-    emsm train --dataset mnist --data-dir ../shared/data --loss softmax --run-dir runs/lenet-softmax
+    emsm train --dataset mnist --data-dir DATA --run-dir runs/lenet-em-softmax
+    emsm train --dataset mnist --data-dir DATA --loss softmax --run-dir runs/lenet-softmax
     python benchmarks/runs_report.py runs/lenet-em-softmax runs/lenet-softmax --out docs/results/defaults.md
 """
 import argparse

@@ -11,9 +11,9 @@ and evaluation, not data loading), then the time at which the target accuracy
 was first reached. A markdown table goes to ``--out`` (default
 ``docs/results/time_to_accuracy.md``).
 
-Run (MNIST from ``../shared/data/mnist`` or any directory with ``mnist/``)::
+Run (MNIST from ``DATA/mnist``: DATA is any directory with ``mnist/``)::
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/time_to_accuracy.py --data-dir ../shared/data
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/time_to_accuracy.py --data-dir DATA
 """
 import argparse
 import csv

@@ -4,7 +4,7 @@ Draws a stratified subset of the standard MNIST files, the same number of
 images of every class, and writes it as gzip-compressed IDX files (the format
 of the originals) plus a README with the attribution, licence and checksums::
 
-    python scripts/make_mnist_sample.py                       # ../shared/data/mnist
+    python scripts/make_mnist_sample.py --source DIR          # DIR: the four MNIST .gz files
     python scripts/make_mnist_sample.py --source DIR --out DIR
 
 The source files are checked against the MNIST content checksums. The output
@@ -28,7 +28,6 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 from emsm_np.data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx_images, read_idx_labels  # noqa: E402
 from emsm_np.data.sources import MNIST_FILES  # noqa: E402
 
-DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "mnist"
 DEFAULT_OUT = ROOT / "emsm_np" / "data" / "sample"
 SEED = 2018  # the paper's year; any fixed value would do
 SPLITS = (("train", 1000), ("t10k", 200))
@@ -111,8 +110,8 @@ def make_sample(source, out, per_class=dict(SPLITS), seed=SEED, checksums=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE,
-                        help=f"folder with the four MNIST .gz files (default {DEFAULT_SOURCE})")
+    parser.add_argument("--source", type=Path, required=True,
+                        help="folder with the four MNIST .gz files (e.g. $EMSM_DATA/mnist)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
     parser.add_argument("--train-per-class", type=int, default=dict(SPLITS)["train"])
     parser.add_argument("--test-per-class", type=int, default=dict(SPLITS)["t10k"])

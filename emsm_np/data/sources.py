@@ -2,8 +2,7 @@
 
 MNIST
     Checked by the sha256 of the *decompressed* IDX content, computed from the
-    files in the project's ``shared/data/mnist`` and equal to the values in its
-    README. Mirrors re-compress the files, so a copy's .gz bytes (and md5) may
+    official files (the values below). Mirrors re-compress the files, so a copy's .gz bytes (and md5) may
     differ from the official ones while its content is identical; the content
     checksum accepts every faithful copy and nothing else. Mirrors, in order:
     the S3 copy that torchvision uses, then Yann LeCun's page.
