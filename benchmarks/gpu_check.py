@@ -20,8 +20,13 @@ Run on a CUDA machine, from the repository root (under 8 minutes on one H200)::
     PYTHONPATH=. python3 benchmarks/gpu_check.py --data-dir MNIST_ROOT --out gpu_check.md
 
 ``--smoke`` runs every section at toy sizes on the embedded MNIST sample, without
-PyTorch: CI runs it under the CuPy double (``EMSM_CUPY_DOUBLE=1``), so that the script
-cannot rot between GPU sessions. Its figures mean nothing.
+PyTorch: CI runs it under the CuPy double, so that the script cannot rot between GPU
+sessions (its figures mean nothing)::
+
+    python -m emsm_np.testing.run_with_double benchmarks/gpu_check.py --smoke --out gpu_check.md
+
+which installs the double as ``cupy`` before the script runs, and sets ``EMSM_CUPY_DOUBLE=1``
+so that the GPU tests it starts in a subprocess run under the double too.
 """
 import argparse
 import os

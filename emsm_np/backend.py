@@ -11,12 +11,11 @@ by the user (an array cannot be a CuPy array otherwise).
 Asking for a GPU where there is none is an error (:class:`GPUUnavailableError`),
 never a silent fall back to the CPU.
 
-``EMSM_CUPY_DOUBLE=1`` in the environment makes ``cupy`` the double of
-:mod:`emsm_np.testing.cupy_double` (NumPy under CuPy's rules, counting every
-device-to-host transfer), so that the whole GPU path runs, and fails where CuPy
-would, on a machine without a GPU. It says so once, on stderr.
+Nothing here knows about the tests' stand-in for CuPy: whatever ``import cupy``
+gives is CuPy. The tests put a double of it there explicitly (see
+:mod:`emsm_np.testing`), so that the whole GPU path runs, and fails where CuPy
+would, on a machine without a GPU.
 """
-import os
 import sys
 
 import numpy as np
@@ -34,20 +33,6 @@ __all__ = [
 
 class GPUUnavailableError(RuntimeError):
     """A GPU (through CuPy) was asked for, and none can be used here."""
-
-
-def _use_the_double_if_asked():
-    if os.environ.get("EMSM_CUPY_DOUBLE", "") not in ("1", "true", "yes"):
-        return
-    from .testing import cupy_double
-
-    if sys.modules.get("cupy") is not cupy_double:
-        cupy_double.install()
-        print("emsm_np: EMSM_CUPY_DOUBLE=1: 'cupy' is emsm_np.testing.cupy_double (NumPy under CuPy's "
-              "rules), not a GPU", file=sys.stderr)
-
-
-_use_the_double_if_asked()
 
 
 def _cupy_if_imported():

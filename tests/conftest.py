@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from emsm_np.backend import gpu_available
+from emsm_np.testing import install_double_if_asked
 
+# The plugin hook of the CuPy double: under EMSM_CUPY_DOUBLE=1 (how CI runs the GPU tier,
+# `EMSM_CUPY_DOUBLE=1 python -m pytest -q -m gpu`), `import cupy` gives emsm_np.testing.cupy_double
+# in this process and in each pytest-xdist worker (each loads this file). Installed as this file
+# loads, not in pytest_configure (which comes after): gpu_available() just below, which decides
+# whether the cupy cases of the xp fixture run, must already see it. emsm_np itself never does this.
+_DOUBLE = install_double_if_asked()
 _GPU = gpu_available()
 _NO_GPU_REASON = "no usable CUDA GPU (CuPy missing or cupy.cuda.is_available() is False)"
 
@@ -91,6 +98,12 @@ def gpu_xp():
     import cupy
 
     return cupy
+
+
+def pytest_report_header(config):
+    if _DOUBLE is not None:
+        return f"cupy: {_DOUBLE.__name__} (EMSM_CUPY_DOUBLE=1): NumPy under CuPy's rules, not a GPU"
+    return None
 
 
 def pytest_collection_modifyitems(config, items):

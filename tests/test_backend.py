@@ -60,3 +60,69 @@ def test_layers_move_to_gpu_and_back(xp):
     assert backend.device_of(y) == "gpu"
     layer.to("cpu")
     np.testing.assert_array_equal(layer.params["weight"], w)
+
+
+RUNTIME_IMPORTS = """
+import importlib, json, pkgutil, sys
+import emsm_np
+
+def walk(path, prefix):
+    for info in pkgutil.iter_modules(path, prefix):
+        if info.name != "emsm_np.testing":
+            module = importlib.import_module(info.name)
+            if info.ispkg:
+                walk(module.__path__, info.name + ".")
+
+walk(emsm_np.__path__, "emsm_np.")
+from emsm_np import backend, cli
+backend.gpu_available()
+print(json.dumps({"testing": sorted(n for n in sys.modules if n.startswith("emsm_np.testing")),
+                  "cupy": getattr(sys.modules.get("cupy"), "__name__", None), "imported": len(sys.modules)}))
+"""
+
+
+def test_the_runtime_imports_no_test_code_even_with_the_double_switched_on():
+    """Every module of emsm_np but emsm_np.testing, the CLI among them, imported with EMSM_CUPY_DOUBLE=1
+    and asked for a GPU: nothing of emsm_np.testing is imported, and cupy is not the double (the switch
+    is the tests' and emsm_np.testing.run_with_double's, never the runtime's)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, EMSM_CUPY_DOUBLE="1")
+    out = subprocess.run([sys.executable, "-c", RUNTIME_IMPORTS], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["testing"] == [] and seen["cupy"] != "emsm_np.testing.cupy_double", seen
+
+
+def test_no_runtime_module_names_the_test_helpers_or_their_switch():
+    """The same, read from the source: outside emsm_np/testing/, no module imports emsm_np.testing
+    (absolutely or relatively) or mentions EMSM_CUPY_DOUBLE."""
+    import ast
+    from pathlib import Path
+
+    package = Path(backend.__file__).resolve().parent
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package.parent)
+        if relative.parts[1] == "testing":
+            continue
+        source = path.read_text()
+        if "EMSM_CUPY_DOUBLE" in source:
+            offenders.append(f"{relative}: mentions EMSM_CUPY_DOUBLE")
+        for node in ast.walk(ast.parse(source)):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parent = list(relative.with_suffix("").parts)[:-node.level]
+                    base = ".".join(parent + ([base] if base else []))
+                names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+            if any(n == "emsm_np.testing" or n.startswith("emsm_np.testing.") for n in names):
+                offenders.append(f"{relative}:{node.lineno}: imports emsm_np.testing")
+    assert offenders == []

@@ -143,7 +143,8 @@ def test_a_gpu_run_and_a_cpu_run_learn_the_same(gpu_xp, tmp_path):
 
 def test_tutorial_07_runs_on_the_gpu(gpu_xp, tmp_path):
     env = dict(os.environ, EMSM_FAST="1", MPLBACKEND="Agg", EMSM_FIGURES_DIR=str(tmp_path))
-    proc = subprocess.run([sys.executable, str(ROOT / "tutorials" / "07_gpu_cupy.py")], cwd=ROOT, env=env,
+    python = [sys.executable, "-m", "emsm_np.testing.run_with_double"] if is_double(gpu_xp) else [sys.executable]
+    proc = subprocess.run(python + [str(ROOT / "tutorials" / "07_gpu_cupy.py")], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "GPU available:" in proc.stdout and "NOTICE: no usable GPU" not in proc.stdout

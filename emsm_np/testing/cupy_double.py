@@ -26,9 +26,9 @@ What it enforces, as CuPy 14.2 does (``cupy/_core/core.pyx``, ``_kernel.pyx``,
   -- host arrays used as indices, values assigned through an array index --
   is allowed, and counted as an upload.
 * Only CuPy's names. Each namespace (``cupy``, ``cupy.random`` with its
-  ``RandomState`` and ``Generator``, ``cupy.lib.stride_tricks``, ``cupy.cuda``,
-  the array's methods) offers a name only if it is in ``cupy_names.json`` (read
-  from an installed CuPy by ``scripts/cupy_names.py``) and NumPy can do it:
+  ``RandomState``, ``cupy.cuda``, the array's methods) offers a name only if
+  it is in ``cupy_names.json`` (read from an installed CuPy by
+  ``scripts/cupy_names.py``) and NumPy can do it:
   ``cupy.insert`` raises ``AttributeError`` here as it does on the GPU. CuPy's
   arrays have no ``__index__``, so neither do these.
 * Results stay on the device: a reduction, ``a[0, 0]`` or ``cupy.allclose``
@@ -50,11 +50,14 @@ to the transfers it needs:
 * operations, a proxy for kernel launches: every ufunc call and operator, and
   every function or method that makes a new array or writes in place; views
   (reshape, transpose, slicing) cost no kernel and are not counted.
-* syncs: ``Device.synchronize()``, ``Stream.synchronize()``.
+* syncs: ``cupy.cuda.Device().synchronize()``.
 
-What it is not: a GPU, CuPy's random numbers (the generators are NumPy's
-Philox, seeded by CuPy's rules), CuPy's float rounding, or ``cupy.linalg``,
-``cupy.fft``, raw kernels and memory pools (those raise ``AttributeError``).
+What it is not: a GPU, CuPy's random numbers (``RandomState.random_sample``
+draws from NumPy's Philox, seeded by CuPy's rules), CuPy's float rounding, or
+what emsm_np does not call: streams, devices other than 0, cuRAND's other
+generators (``cupy.random.Generator``, ``XORWOW``, ...), ``cupy.linalg``,
+``cupy.fft``, ``cupy.lib``, raw kernels and memory pools. Those are CuPy's
+names all the same, and raise ``AttributeError`` saying the double lacks them.
 """
 import contextlib as _contextlib
 import json as _json
@@ -337,22 +340,6 @@ def _unary(np_ufunc):
     return lambda self: _ufunc_of(np_ufunc)(self)
 
 
-class _Flags:
-    """cupy.ndarray.flags: c_contiguous, f_contiguous, owndata (read only; also by name)."""
-
-    def __init__(self, c_contiguous, f_contiguous, owndata):
-        self.c_contiguous, self.f_contiguous, self.owndata = c_contiguous, f_contiguous, owndata
-
-    def __getitem__(self, name):
-        names = {"C_CONTIGUOUS": self.c_contiguous, "F_CONTIGUOUS": self.f_contiguous, "OWNDATA": self.owndata}
-        if name not in names:
-            raise KeyError(f"{name} is not defined for cupy.ndarray.flags")
-        return names[name]
-
-    def __repr__(self):
-        return "\n".join(f"  {n} : {self[n]}" for n in ("C_CONTIGUOUS", "F_CONTIGUOUS", "OWNDATA"))
-
-
 # Methods that change the array in place (an operation even though they return no array).
 _IN_PLACE_METHODS = frozenset({"partition", "put", "sort"})
 # Functions whose result size depends on the data: CuPy copies that size to the host.
@@ -479,20 +466,11 @@ class ndarray:
     def __reduce__(self):
         return array, (self._to_host("pickle").copy(order="A"),)
 
-    def ptp(self, axis=None, out=None, keepdims=False):  # NumPy 2 dropped the method, CuPy kept it
-        return _apply(_np.ptp, (self,), {"axis": axis, "out": out, "keepdims": keepdims})
-
     # -- metadata (no transfer) ------------------------------------------------
 
     @property
     def shape(self):
         return self._a.shape
-
-    @shape.setter
-    def shape(self, value):
-        view = self._a.view()
-        view.shape = value  # raises, as CuPy does, if that needs a copy
-        self._a = view
 
     @property
     def dtype(self):
@@ -520,44 +498,14 @@ class ndarray:
 
     @property
     def flags(self):
-        return _Flags(self._a.flags.c_contiguous, self._a.flags.f_contiguous, self._a.base is None)
-
-    @property
-    def base(self):
-        base = self._a.base
-        return ndarray._of(base) if isinstance(base, _np.ndarray) else None
-
-    @property
-    def device(self):
-        return _Device(0)
+        """``c_contiguous``, ``f_contiguous``, ``owndata`` (read only)."""
+        flags = self._a.flags
+        return _types.SimpleNamespace(c_contiguous=flags.c_contiguous, f_contiguous=flags.f_contiguous,
+                                      owndata=self._a.base is None)
 
     @property
     def T(self):
         return self if self.ndim < 2 else ndarray._of(self._a.T)
-
-    @property
-    def mT(self):
-        if self.ndim < 2:
-            raise ValueError("matrix transpose with ndim < 2 is undefined")
-        return ndarray._of(self._a.swapaxes(-1, -2))
-
-    @property
-    def real(self):
-        return _apply(getattr, (self, "real"), {})
-
-    @real.setter
-    def real(self, value):
-        self._a.real = _operand(value)
-        _tally("operations")
-
-    @property
-    def imag(self):
-        return _apply(getattr, (self, "imag"), {})
-
-    @imag.setter
-    def imag(self, value):
-        self._a.imag = _operand(value)
-        _tally("operations")
 
     def __len__(self):
         if self.ndim == 0:
@@ -601,18 +549,6 @@ class ndarray:
     def fill(self, value):
         self._a.fill(_fill_value(value, self.dtype))
         _tally("operations")
-
-    def _scatter(self, np_ufunc, slices, value):
-        _ufunc_of(np_ufunc).at(self, slices, value)
-
-    def scatter_add(self, slices, value):
-        self._scatter(_np.add, slices, value)
-
-    def scatter_max(self, slices, value):
-        self._scatter(_np.maximum, slices, value)
-
-    def scatter_min(self, slices, value):
-        self._scatter(_np.minimum, slices, value)
 
     # -- copies ------------------------------------------------------------------
 
@@ -924,27 +860,22 @@ def _implement(name):
 
 
 # ---------------------------------------------------------------------------
-# Submodules: cupy.random, cupy.cuda, cupy.lib.stride_tricks
+# Submodules: cupy.random, cupy.cuda
 # ---------------------------------------------------------------------------
 
 class _Submodule(_types.ModuleType):
-    """A namespace of the double: its attributes, plus what ``fallback`` builds, on first use, for a
-    name that CuPy's namespace has (``listed``); any other name is an AttributeError."""
+    """A namespace of the double: its attributes, and for any other name an AttributeError that says
+    whether CuPy's namespace has it (``listed``: the double does not implement it) or not."""
 
-    def __init__(self, name, listed, doc, fallback=None, **attrs):
+    def __init__(self, name, listed, doc, **attrs):
         super().__init__(name, doc)
         self.__dict__.update(attrs)
         self._listed = frozenset(listed)
-        self._fallback = fallback
 
     def __getattr__(self, attr):
         if attr.startswith("_") or attr not in self._listed:
             raise AttributeError(f"module {self.__name__!r} has no attribute {attr!r}")
-        value = _MISSING if self._fallback is None else self._fallback(attr)
-        if value is _MISSING:
-            raise _not_implemented(self.__name__, attr)
-        setattr(self, attr, value)
-        return value
+        raise _not_implemented(self.__name__, attr)
 
 
 # cuRAND's generator types (curandRngType_t in curand.h), as cupy.cuda.curand names them.
@@ -968,36 +899,10 @@ def _philox(seed):
     return _np.random.Generator(_np.random.Philox(seed))
 
 
-def _draw(np_method, args, kwargs, dtype=None, out=None):
-    """One draw as a device array: 0-d when ``size`` is None (CuPy never returns a host scalar)."""
-    result = _np.asarray(np_method(*_unwrap(args, {}), **_unwrap(kwargs, {})))
-    if dtype is not None:
-        result = result.astype(dtype, copy=False)
-    _tally("operations")
-    if out is None:
-        return ndarray._of(result)
-    out._a[...] = result
-    return out
-
-
-def _distribution(owner, name, listed):
-    """A CuPy distribution that NumPy's Generator has under the same name; ``dtype`` casts the draw."""
-    if name.startswith("_") or name not in _NAMES[listed]:
-        raise AttributeError(f"'{listed.split('.')[-1]}' object has no attribute {name!r}")
-    np_method = getattr(owner._gen, name, None)
-    if np_method is None:
-        raise _not_implemented(f"cupy.{listed}", name)
-
-    def draw(*args, dtype=None, **kwargs):
-        return _draw(np_method, args, kwargs, dtype)
-
-    draw.__name__ = name
-    return draw
-
-
 class _RandomState:
     """cupy.random.RandomState on NumPy's Philox generator: CuPy's interface and seeding rules, not
-    CuPy's numbers. Every draw is a device array (0-d when ``size`` is None)."""
+    CuPy's numbers. What emsm_np draws (``seed``, ``random_sample``: dropout masks) and nothing
+    else; every draw is a device array (0-d when ``size`` is None)."""
 
     def __init__(self, seed=None, method=_CURAND["CURAND_RNG_PSEUDO_DEFAULT"]):
         if method not in _CURAND.values():
@@ -1010,238 +915,55 @@ class _RandomState:
         self._gen = _philox(seed)
 
     def random_sample(self, size=None, dtype=float):
-        return _draw(self._gen.random, (size,), {"dtype": dtype})
-
-    def rand(self, *size, dtype=float):
-        return self.random_sample(size or None, dtype)
-
-    def standard_normal(self, size=None, dtype=float):
-        return _draw(self._gen.standard_normal, (size,), {"dtype": dtype})
-
-    def randn(self, *size, dtype=float):
-        return self.standard_normal(size or None, dtype)
-
-    def randint(self, low, high=None, size=None, dtype="l"):
-        return _draw(self._gen.integers, (low, high, size), {"dtype": dtype})
-
-    def permutation(self, num):
-        return _draw(self._gen.permutation, (num,), {})
-
-    def shuffle(self, a):
-        if not isinstance(a, ndarray):
-            raise TypeError("The array must be cupy.ndarray")
-        self._gen.shuffle(a._a)
         _tally("operations")
+        return ndarray._of(_np.asarray(self._gen.random(size, dtype=dtype)))
 
     def __getattr__(self, name):
-        return _distribution(self, name, "random.RandomState")
-
-
-class _BitGenerator:
-    """cupy.random.BitGenerator (and XORWOW, MRG32k3a, Philox4x3210): a seed for a Generator."""
-
-    def __init__(self, seed=None):
-        self._gen = _philox(seed)
-
-
-class _XORWOW(_BitGenerator):
-    pass
-
-
-class _MRG32k3a(_BitGenerator):
-    pass
-
-
-class _Philox4x3210(_BitGenerator):
-    pass
-
-
-class _Generator:
-    """cupy.random.Generator on NumPy's Philox: CuPy's methods only (no ``normal``, no ``permutation``)."""
-
-    def __init__(self, bit_generator):
-        if not isinstance(bit_generator, _BitGenerator):
-            raise TypeError(f"bit_generator must be a cupy.random.BitGenerator, got {type(bit_generator).__name__}")
-        self.bit_generator = bit_generator
-        self._gen = bit_generator._gen
-
-    def random(self, size=None, dtype=_np.float64, out=None):
-        size = out.shape if out is not None else size
-        return _draw(self._gen.random, (size,), {"dtype": dtype}, out=out)
-
-    def standard_normal(self, size=None, dtype=_np.float64, out=None):
-        size = out.shape if out is not None else size
-        return _draw(self._gen.standard_normal, (size,), {"dtype": dtype}, out=out)
-
-    def integers(self, low, high=None, size=None, dtype=_np.int64, endpoint=False):
-        return _draw(self._gen.integers, (low, high, size), {"dtype": dtype, "endpoint": endpoint})
-
-    def __getattr__(self, name):
-        return _distribution(self, name, "random.Generator")
+        if name.startswith("_") or name not in _NAMES["random.RandomState"]:
+            raise AttributeError(f"'RandomState' object has no attribute {name!r}")
+        raise _not_implemented("cupy.random.RandomState", name)
 
 
 _global_state = []  # [RandomState] once cupy.random's module functions are first used
 
 
-def _get_random_state():
+def _random_sample(size=None, dtype=float):
+    """cupy.random.random_sample: a draw of the global RandomState (seeded from CUPY_SEED, as in CuPy)."""
     if not _global_state:
         seed = _os.environ.get("CUPY_SEED")
         _global_state.append(_RandomState(None if seed is None else int(seed)))
-    return _global_state[0]
+    return _global_state[0].random_sample(size, dtype)
 
 
-def _set_random_state(rs):
-    if not isinstance(rs, _RandomState):
-        raise TypeError(f"rs must be a cupy.random.RandomState, got {type(rs).__name__}")
-    _global_state[:] = [rs]
-
-
-def _reset_states():
-    _global_state.clear()
-
-
-_RANDOM_ALIASES = {"random": "random_sample", "ranf": "random_sample", "sample": "random_sample"}
-
-
-def _random_function(name):
-    """``cupy.random.<name>``: the method of that name of the global RandomState."""
-    method = _RANDOM_ALIASES.get(name, name)
-    if not (hasattr(_RandomState, method)
-            or (method in _NAMES["random.RandomState"] and hasattr(_np.random.Generator, method))):
-        return _MISSING
-
-    def function(*args, **kwargs):
-        return getattr(_get_random_state(), method)(*args, **kwargs)
-
-    function.__name__ = function.__qualname__ = name
-    return function
-
-
-random = _Submodule(
-    "cupy.random", _NAMES["random"], "cupy.random on NumPy's Philox generator (see RandomState).",
-    fallback=_random_function, RandomState=_RandomState, Generator=_Generator, BitGenerator=_BitGenerator,
-    XORWOW=_XORWOW, MRG32k3a=_MRG32k3a, Philox4x3210=_Philox4x3210,
-    default_rng=lambda seed=None: _Generator(_XORWOW(seed)), get_random_state=_get_random_state,
-    set_random_state=_set_random_state, reset_states=_reset_states)
-
-
-class _CUDARuntimeError(RuntimeError):
-    """cupy.cuda.runtime.CUDARuntimeError"""
-
-
-def _check_device(device_id):
-    if device_id != 0:
-        raise _CUDARuntimeError("cudaErrorInvalidDevice: invalid device ordinal")
+random = _Submodule("cupy.random", _NAMES["random"], "cupy.random on NumPy's Philox generator (see RandomState).",
+                    RandomState=_RandomState, random_sample=_random_sample)
 
 
 class _Device:
-    """cupy.cuda.Device: the double has one device, 0; others fail when used, as on a one-GPU machine."""
+    """cupy.cuda.Device: the double's one device, 0; its work is finished when a call returns, so
+    ``synchronize()`` only counts a sync."""
 
     def __init__(self, device=None):
-        self.id = 0 if device is None else int(device)
-
-    def use(self):
-        _check_device(self.id)
-
-    def synchronize(self):
-        _check_device(self.id)
-        _tally("syncs")
-
-    def __enter__(self):
-        self.use()
-        return self
-
-    def __exit__(self, *exc_info):
-        return None
-
-    def __eq__(self, other):
-        return isinstance(other, _Device) and other.id == self.id
-
-    def __hash__(self):
-        return hash(self.id)
-
-    def __repr__(self):
-        return f"<CUDA Device {self.id}>"
-
-
-class _Stream:
-    """cupy.cuda.Stream: work on the double is finished when the call returns; a stream only keeps
-    the current-stream bookkeeping (``use``, ``with stream:``, ``get_current_stream``)."""
-
-    null = None  # the default stream, set below
-    done = True
-
-    def __init__(self, null=False, non_blocking=False, ptds=False, priority=None):
-        self.ptds, self.priority, self._null, self._outer = ptds, priority, null, []
+        if device not in (None, 0):
+            raise NotImplementedError("the CuPy double has one device, 0")
+        self.id = 0
 
     def synchronize(self):
         _tally("syncs")
-
-    def use(self):
-        _current_stream[0] = self
-        return self
-
-    def __enter__(self):
-        self._outer.append(_current_stream[0])
-        return self.use()
-
-    def __exit__(self, *exc_info):
-        _current_stream[0] = self._outer.pop()
-
-    def __repr__(self):
-        return "<Stream null>" if self._null else f"<Stream {id(self):#x}>"
-
-
-_Stream.null = _Stream(null=True)
-_current_stream = [_Stream.null]
-
-
-def _host_memory():
-    try:
-        return _os.sysconf("SC_PAGE_SIZE") * _os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return 0
 
 
 def _get_device_properties(device):
-    """A few of cudaDeviceProp's fields; the name says what this is, version 0.0 that it has no CUDA."""
-    _check_device(device)
-    return {"name": b"CuPy double (NumPy)", "totalGlobalMem": _host_memory(),
-            "multiProcessorCount": _os.cpu_count() or 1, "major": 0, "minor": 0}
+    """The ``name`` field of cudaDeviceProp, saying what this is."""
+    _Device(device)
+    return {"name": b"CuPy double (NumPy)"}
 
-
-def _set_device(device):
-    _check_device(device)
-
-
-runtime = _Submodule(
-    "cupy.cuda.runtime", _NAMES["cuda.runtime"], "cupy.cuda.runtime: a device 0 with no CUDA behind it.",
-    CUDARuntimeError=_CUDARuntimeError, getDeviceProperties=_get_device_properties,
-    getDeviceCount=lambda: 1, getDevice=lambda: 0, setDevice=_set_device,
-    deviceSynchronize=lambda: _tally("syncs"), runtimeGetVersion=lambda: 0, driverGetVersion=lambda: 0,
-    is_hip=False)
 
 cuda = _Submodule(
-    "cupy.cuda", _NAMES["cuda"], "cupy.cuda: one device (0), streams, and cuRAND's constants.",
-    is_available=is_available, Device=_Device, Stream=_Stream, runtime=runtime,
-    get_current_stream=lambda device_id=-1: _current_stream[0], get_device_id=lambda: 0,
+    "cupy.cuda", _NAMES["cuda"], "cupy.cuda: one device (0), and cuRAND's generator types.",
+    is_available=is_available, Device=_Device,
+    runtime=_Submodule("cupy.cuda.runtime", _NAMES["cuda.runtime"], "cupy.cuda.runtime: the device's name.",
+                       getDeviceProperties=_get_device_properties),
     curand=_Submodule("cupy.cuda.curand", _CURAND, "cuRAND's generator types.", **_CURAND))
-del runtime
-
-
-def _as_strided(x, shape=None, strides=None):
-    return _apply(_np.lib.stride_tricks.as_strided, (x,), {"shape": shape, "strides": strides})
-
-
-def _sliding_window_view(x, window_shape, axis=None, *, subok=False, writeable=False):
-    return _apply(_np.lib.stride_tricks.sliding_window_view, (x, window_shape),
-                  {"axis": axis, "subok": subok, "writeable": writeable})
-
-
-lib = _Submodule(
-    "cupy.lib", _NAMES["lib"], "cupy.lib: stride_tricks only.",
-    stride_tricks=_Submodule("cupy.lib.stride_tricks", _NAMES["lib.stride_tricks"], "Views with given strides.",
-                             as_strided=_as_strided, sliding_window_view=_sliding_window_view))
 
 
 # ---------------------------------------------------------------------------
@@ -1265,13 +987,13 @@ def __dir__():
 
 def _entries():
     return {"cupy": _sys.modules[__name__], "cupy.random": random, "cupy.cuda": cuda,
-            "cupy.cuda.runtime": cuda.runtime, "cupy.cuda.curand": cuda.curand, "cupy.lib": lib,
-            "cupy.lib.stride_tricks": lib.stride_tricks}
+            "cupy.cuda.runtime": cuda.runtime, "cupy.cuda.curand": cuda.curand}
 
 
 def install():
     """From now on, ``import cupy`` (and its submodules) gives the double, for the rest of the
-    process (what ``EMSM_CUPY_DOUBLE=1`` does, see :mod:`emsm_np.backend`)."""
+    process. Called by the tests' EMSM_CUPY_DOUBLE=1 switch and by ``python -m
+    emsm_np.testing.run_with_double`` (see :mod:`emsm_np.testing`); emsm_np itself never calls it."""
     _sys.modules.update(_entries())
     return _sys.modules[__name__]
 
