@@ -1,12 +1,12 @@
 """Array operations (a proxy for GPU kernel launches) and device-to-host transfers per layer.
 
 Not a test: a measurement, made on the CPU under the CuPy double, which counts them
-(``EMSM_CUPY_DOUBLE=1``, :mod:`emsm_np.testing.cupy_double`). For lenet and liunet-mnist
+(:mod:`emsm_np.testing.cupy_double`, installed by :mod:`emsm_np.testing.run_with_double`). For lenet and liunet-mnist
 (EM-Softmax head V=2, m=0.3, lambda=0.01, float32) it runs one warm-up step and then one
 training step on the "GPU", and prints per layer the operations of its forward and
 backward pass, then the head and the SGD update, with the transfers of each::
 
-    EMSM_CUPY_DOUBLE=1 python benchmarks/gpu_ops.py --out docs/results/gpu_ops.md
+    python -m emsm_np.testing.run_with_double benchmarks/gpu_ops.py --out docs/results/gpu_ops.md
 """
 import argparse
 import functools
@@ -83,7 +83,8 @@ def main():
     args = p.parse_args()
     cp = get_cupy()
     if cp.__name__ != "emsm_np.testing.cupy_double":
-        raise SystemExit("run under EMSM_CUPY_DOUBLE=1: real CuPy does not count operations")
+        raise SystemExit("run under the CuPy double: python -m emsm_np.testing.run_with_double benchmarks/gpu_ops.py ...; "
+                         "real CuPy does not count operations")
     lines = []
     for name in ("lenet", "liunet-mnist"):
         table, total = measure(cp, name, args.batch)
@@ -109,7 +110,7 @@ def main():
     if args.out:
         with open(args.out, "w") as f:
             f.write(f"### Operations per training step on the GPU path (counted by the CuPy double)\n\n"
-                    f"`EMSM_CUPY_DOUBLE=1 python benchmarks/gpu_ops.py --out docs/results/gpu_ops.md`\n\n{text}\n")
+                    f"`python -m emsm_np.testing.run_with_double benchmarks/gpu_ops.py --out docs/results/gpu_ops.md`\n\n{text}\n")
 
 
 if __name__ == "__main__":
