@@ -2,7 +2,8 @@
 
 Contract: ``forward(x, train=True) -> y``, ``backward(dy) -> dx``; trainable
 arrays in ``params``, their gradients in ``grads`` (same keys), non-trainable
-state in ``buffers``. See :mod:`emsm_np.layers.base`.
+state in ``buffers``. A ``Sequential`` is a layer too, whose children are its layers.
+See :mod:`emsm_np.layers.base`.
 """
 from .prelu import PReLU
 from .relu import ReLU

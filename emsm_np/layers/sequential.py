@@ -1,19 +1,18 @@
 """``Sequential``: layers applied in order; backward runs them in reverse.
 
-Its ``params``, ``grads`` and ``buffers`` are flat dicts keyed ``"<i>.<name>"``
+A ``Layer`` whose children are its layers, named ``"0"``, ``"1"``, ...: its
+``params``, ``grads`` and ``buffers`` are flat dicts keyed ``"<i>.<name>"``
 (``"0.weight"``, ``"1.running_mean"``) whose values are the sub-layers' own
-arrays, so an optimiser that updates ``params[k][...]`` in place updates the
-layer. They are rebuilt on every access, so they stay right after ``to(device)``
-replaces the arrays.
+arrays, and its state dict is keyed ``"<i>.params.<name>"`` (see
+:mod:`emsm_np.layers.base`, which implements both, and ``to``, once).
 """
 from .._checks import non_finite_in
-from ..backend import asnumpy
-from .base import merged
+from .base import Layer
 
 _LAYER_METHODS = ("forward", "backward", "to", "state_dict", "load_state_dict")
 
 
-class Sequential:
+class Sequential(Layer):
     """A chain of layers: ``forward`` maps x through each in turn.
 
     Parameters
@@ -24,7 +23,7 @@ class Sequential:
 
     Attributes
     ----------
-    layers : list of the layers, in order
+    layers : list of the layers, in order (the children, named by their index)
     """
 
     def __init__(self, *layers):
@@ -37,7 +36,14 @@ class Sequential:
                     f"layers[{i}] must be a layer (with {', '.join(_LAYER_METHODS)}, params, "
                     f"grads, buffers), got {type(layer).__name__} lacking {', '.join(missing)}"
                 )
+        super().__init__()
         self.layers = list(layers)
+
+    def named_children(self):
+        return [(str(i), layer) for i, layer in enumerate(self.layers)]
+
+    def _keys_it_lacks(self):
+        return "match no layer of this Sequential"
 
     # ------------------------------------------------------------ computation
     # An inf or NaN that NumPy raises in a layer (under np.errstate(over="raise", ...), as the
@@ -49,9 +55,6 @@ class Sequential:
                 x = layer.forward(x, train=train)
         return x
 
-    def __call__(self, x, train=True):
-        return self.forward(x, train=train)
-
     def backward(self, dy):
         # Chain rule: each layer turns dL/d(its output) into dL/d(its input).
         for i in reversed(range(len(self.layers))):
@@ -60,60 +63,11 @@ class Sequential:
                 dy = layer.backward(dy)
         return dy
 
-    # ------------------------------------------------------------ parameters
-
-    def _flat(self, attr):
-        return merged(((str(i), layer) for i, layer in enumerate(self.layers)), attr)
-
-    @property
-    def params(self):
-        return self._flat("params")
-
-    @property
-    def grads(self):
-        return self._flat("grads")
-
-    @property
-    def buffers(self):
-        return self._flat("buffers")
-
     def named_parameters(self):
         """Yield ``(key, param, grad)`` for every parameter, keys as in ``params``."""
         grads = self.grads
         for k, p in self.params.items():
             yield k, p, grads[k]
-
-    def zero_grad(self):
-        for layer in self.layers:
-            for g in layer.grads.values():
-                g[...] = 0
-
-    def to(self, device):
-        """Move every sub-layer to ``"cpu"`` or ``"gpu"`` (in place); return self."""
-        if device not in ("cpu", "gpu"):
-            raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
-        for layer in self.layers:
-            layer.to(device)
-        return self
-
-    # ------------------------------------------------------------ checkpoints
-
-    def state_dict(self):
-        """Every sub-layer's state, keys prefixed ``"<i>."`` (NumPy copies)."""
-        return {f"{i}.{k}": asnumpy(v).copy()
-                for i, layer in enumerate(self.layers) for k, v in layer.state_dict().items()}
-
-    def load_state_dict(self, state):
-        """Copy a :meth:`state_dict` into the sub-layers, in place."""
-        used = set()
-        for i, layer in enumerate(self.layers):
-            prefix = f"{i}."
-            sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-            used.update(prefix + k for k in sub)
-            layer.load_state_dict(sub)
-        unexpected = sorted(set(state) - used)
-        if unexpected:
-            raise KeyError(f"state has keys that match no layer of this Sequential: {unexpected}")
 
     # ------------------------------------------------------------ container
 

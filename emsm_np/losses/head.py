@@ -1,4 +1,4 @@
-"""``EMSoftmax``: the loss head as a layer that owns the weak classifiers.
+"""The loss heads' base, ``Head``, and ``EMSoftmax``: the head that owns the weak classifiers.
 
 Training: ``loss = head.forward(x, y)`` then ``dx = head.backward()``;
 ``head.grads["weight"]`` then holds dL/dW (V, d, K). Testing:
@@ -9,7 +9,6 @@ diversity. See :mod:`emsm_np.losses.em_softmax` for the equations.
 import numpy as np
 
 from .._checks import check_choice, check_dtype, check_float, check_int
-from ..backend import get_array_module
 from ..functional.normalize import NORMALIZE_MODES
 from ..layers.base import Layer, default_rng
 from ..layers.init import uniform_init
@@ -24,7 +23,71 @@ from .em_softmax import (
 )
 
 
-class EMSoftmax(Layer):
+class Head(Layer):
+    """Base of every loss head: a layer from features (n, d) to a loss over K classes.
+
+    Its interface is what a :class:`emsm_np.models.Network` and the training loop use,
+    so that they take any head (EM-Softmax and the compared losses of Table 1):
+
+    - ``loss = head.forward(x, y, train=True)``: a 0-d array on x's device (nothing is
+      copied to the host); ``head.terms`` holds the loss's parts;
+    - ``dx = head.backward(dloss=1.0)``: fills ``head.grads`` (the keys of ``head.params``);
+    - ``head.logits(x)`` (n, K) and ``head.predict(x)`` (n,) at test time, without margin;
+    - ``head.ensemble`` (V, 1 unless the head has several weak classifiers),
+      ``head.weak_logits(x)`` (V, n, K) and ``head.diversity()``, read by evaluation
+      and the metrics of the loop;
+    - ``head.no_decay``: names in ``params`` that weight decay must spare
+      (:meth:`emsm_np.models.Network.no_decay` adds them);
+    - non-SGD state in ``head.buffers`` (centres, the annealing counter): saved and
+      restored by ``state_dict``/``load_state_dict`` with the parameters, as batch-norm
+      running statistics are, and never seen by the optimiser, which reads only
+      ``params``/``grads``.
+
+    A subclass calls ``Head.__init__(in_features, num_classes)``, then
+    ``_init_weight`` with the shape of its classifier, and defines
+    ``_check_inputs(x, y)``, ``_forward(x, y, train) -> (loss, terms, cache)``,
+    ``_backward(cache, dloss) -> dx`` (filling ``grads``), ``logits``,
+    ``weak_logits`` and ``diversity``.
+    """
+
+    ensemble = 1
+    no_decay = ()
+
+    def __init__(self, in_features, num_classes):
+        super().__init__()
+        self.in_features = check_int("in_features", in_features, minimum=1)
+        self.num_classes = check_int("num_classes", num_classes, minimum=2)
+        self.terms = {}
+
+    def _init_weight(self, shape, dtype, rng):
+        """``params["weight"]`` of ``shape`` drawn from U(-1/sqrt(d), 1/sqrt(d)) (PyTorch's
+        Linear default), its gradient zero."""
+        dtype = check_dtype("dtype", dtype)
+        bound = 1.0 / np.sqrt(self.in_features)
+        self.params["weight"] = uniform_init(default_rng(rng), bound, shape, dtype)
+        self.grads["weight"] = np.zeros_like(self.params["weight"])
+
+    def forward(self, x, y, train=True):
+        """The training loss for features x (n, d) and labels y (n,): a 0-d array on x's device."""
+        self._check_inputs(x, y)
+        loss, self.terms, self._cache = self._forward(x, y, bool(train))
+        return loss
+
+    def backward(self, dloss=1.0):
+        """Fill ``grads`` and return dL/dx (n, d)."""
+        dx = self._backward(self._require_cache(), dloss)
+        self._cache = None
+        return dx
+
+    def predict(self, x):
+        """Predicted class (n,)."""
+        return self.logits(x).argmax(axis=1)
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, num_classes={self.num_classes}"
+
+
+class EMSoftmax(Head):
     """Ensemble soft-margin softmax head (Softmax / M-Softmax / E-Softmax / EM-Softmax).
 
     Parameters
@@ -51,49 +114,33 @@ class EMSoftmax(Layer):
 
     def __init__(self, in_features, num_classes, ensemble=1, margin=0.0, lam=0.0,
                  normalize="column", dtype=np.float32, rng=None, hsic_gradient="exact"):
-        super().__init__()
-        self.in_features = check_int("in_features", in_features, minimum=1)
-        self.num_classes = check_int("num_classes", num_classes, minimum=2)
+        super().__init__(in_features, num_classes)
         self.ensemble = check_int("ensemble", ensemble, minimum=1)
         self.margin = check_float("margin", margin, minimum=0.0)
         self.lam = check_float("lam", lam, minimum=0.0)
         self.normalize = check_choice("normalize", normalize, NORMALIZE_MODES)
         self.hsic_gradient = check_choice("hsic_gradient", hsic_gradient, HSIC_GRADIENTS)
-        dtype = check_dtype("dtype", dtype)
-        bound = 1.0 / np.sqrt(self.in_features)
-        shape = (self.ensemble, self.in_features, self.num_classes)
-        self.params["weight"] = uniform_init(default_rng(rng), bound, shape, dtype)
-        self.grads["weight"] = np.zeros_like(self.params["weight"])
-        self.terms = {}
+        self._init_weight((self.ensemble, self.in_features, self.num_classes), dtype, rng)
 
-    def forward(self, x, y, train=True):
-        """Loss ``sum_v CE_v + lam D`` for features x (n, d), labels y (n,).
+    # forward(x, y) is the loss ``sum_v CE_v + lam D`` (Eq. 8), backward() dL/dx (Eq. 9).
 
-        Returns a 0-d array on x's device: nothing is copied to the host here (on a
-        GPU each copy is a stall); ``float(loss)`` copies it when it is wanted.
-        """
-        W = self.params["weight"]
-        check_head_inputs(x, W, y, self.margin, self.lam, self.normalize, self.hsic_gradient)
-        loss, terms, cache = em_softmax_forward(x, W, y, self.margin, self.lam, self.normalize,
-                                                self.hsic_gradient)
-        self._cache = cache
-        self.terms = terms
-        return loss
+    def _check_inputs(self, x, y):
+        check_head_inputs(x, self.params["weight"], y, self.margin, self.lam, self.normalize,
+                          self.hsic_gradient)
 
-    def backward(self, dloss=1.0):
+    def _forward(self, x, y, train):
+        return em_softmax_forward(x, self.params["weight"], y, self.margin, self.lam, self.normalize,
+                                  self.hsic_gradient)
+
+    def _backward(self, cache, dloss):
         """Store dL/dW in ``grads["weight"]`` and return dL/dx (n, d) (Eq. 9)."""
-        dx, dW = em_softmax_backward(self._require_cache(), dloss)
+        dx, dW = em_softmax_backward(cache, dloss)
         self.grads["weight"][...] = dW
-        self._cache = None
         return dx
 
     def logits(self, x):
         """Test-time logits (n, K) of the averaged classifier ``mean_v W_v``, no margin."""
         return ensemble_logits(x, self.params["weight"])
-
-    def predict(self, x):
-        """Predicted class (n,) of the averaged classifier."""
-        return self.logits(x).argmax(axis=1)
 
     def weak_logits(self, x):
         """Logits (V, n, K) of each weak classifier."""
@@ -104,6 +151,6 @@ class EMSoftmax(Layer):
         return diversity(self.params["weight"], self.normalize)
 
     def extra_repr(self):
-        return (f"in_features={self.in_features}, num_classes={self.num_classes}, "
+        return (f"{super().extra_repr()}, "
                 f"ensemble={self.ensemble}, margin={self.margin}, lam={self.lam}, "
                 f"normalize={self.normalize!r}, hsic_gradient={self.hsic_gradient!r}")

@@ -6,16 +6,19 @@ Training step::
     net.backward()             # fills net.grads
     opt.step()                 # reads net.params / net.grads
 
-``net.params`` / ``net.grads`` / ``net.buffers`` are flat dicts keyed
-``"features.<i>.<name>"`` and ``"head.weight"`` holding the layers' own arrays.
+A ``Layer`` with two children, ``features`` and ``head``: ``net.params`` /
+``net.grads`` / ``net.buffers`` are flat dicts keyed ``"features.<i>.<name>"`` and
+``"head.weight"`` holding the layers' own arrays, and ``net.state_dict()`` is keyed
+``"features.<i>.params.<name>"``, ``"head.params.weight"`` (see
+:mod:`emsm_np.layers.base`, which implements both, ``to`` and ``load_state_dict`` once).
 """
 from .._checks import non_finite_in
-from ..layers.base import merged
+from ..layers.base import Layer
 from ..layers.batch_norm import BatchNorm1d, BatchNorm2d
 from ..layers.prelu import PReLU
 
 
-class Network:
+class Network(Layer):
     """Features then head; see the module docstring.
 
     Parameters
@@ -27,6 +30,7 @@ class Network:
     """
 
     def __init__(self, features, head, name="network"):
+        super().__init__()
         self.features = features
         self.head = head
         self.name = name
@@ -35,20 +39,11 @@ class Network:
         if len(features) and hasattr(features[0], "input_grad"):
             features[0].input_grad = False
 
-    def _merged(self, attr):
-        return merged((("features", self.features), ("head", self.head)), attr)
+    def named_children(self):
+        return (("features", self.features), ("head", self.head))
 
-    @property
-    def params(self):
-        return self._merged("params")
-
-    @property
-    def grads(self):
-        return self._merged("grads")
-
-    @property
-    def buffers(self):
-        return self._merged("buffers")
+    def _keys_it_lacks(self):
+        return "belong to neither the features nor the head"
 
     def no_decay(self):
         """Parameter names exempt from weight decay: biases, batch-norm and PReLU parameters,
@@ -86,23 +81,6 @@ class Network:
     def weak_logits(self, x):
         """Logits (V, N, K) of each weak classifier (eval mode)."""
         return self.head.weak_logits(self.embed(x))
-
-    def to(self, device):
-        self.features.to(device)
-        self.head.to(device)
-        return self
-
-    def state_dict(self):
-        out = {f"features.{k}": v for k, v in self.features.state_dict().items()}
-        out.update({f"head.{k}": v for k, v in self.head.state_dict().items()})
-        return out
-
-    def load_state_dict(self, state):
-        stray = sorted(k for k in state if not k.startswith(("features.", "head.")))
-        if stray:
-            raise KeyError(f"state has keys that belong to neither the features nor the head: {stray}")
-        self.features.load_state_dict({k[len("features."):]: v for k, v in state.items() if k.startswith("features.")})
-        self.head.load_state_dict({k[len("head."):]: v for k, v in state.items() if k.startswith("head.")})
 
     def __repr__(self):
         return f"Network({self.name!r},\n  features={self.features!r},\n  head={self.head!r})"
