@@ -14,7 +14,8 @@ among the checked mutants; with ``--sample-file names.txt`` also a stratified es
 area's score: mutants checked before the sample count exactly, the sample (a uniform draw of the
 rest) stands for the rest, with a 95 % Wilson interval.
 
-Run both from the folder holding ``mutants/`` (the repository root).
+Run both from the folder holding ``mutants/`` (the repository root). The hand-made mutations
+(deliberate bugs written by hand, not by mutmut) are run by ``scripts/hand_mutations.py``.
 """
 import argparse
 import math

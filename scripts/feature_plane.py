@@ -7,7 +7,7 @@ classifier, the average of the V weak classifiers, Sec. 4.3).
 
     emsm train --dataset mnist --feature-dim 2 --activation prelu --loss softmax    --run-dir runs/f2-softmax
     emsm train --dataset mnist --feature-dim 2 --activation prelu --loss em-softmax --run-dir runs/f2-em
-    python benchmarks/feature_plane.py runs/f2-softmax runs/f2-em --data-dir DIR --out docs/_static/feature_plane.png
+    python scripts/feature_plane.py runs/f2-softmax runs/f2-em --data-dir DIR --out docs/_static/feature_plane.png
 
 PReLU in the feature layer, not ReLU: ReLU would fold every feature into the positive
 quadrant. Prints, per run, the test accuracy of the checkpoint and the mean angle between

@@ -6,7 +6,7 @@ Not a test: it reads the run directories that ``emsm train`` left (``config.json
 
     emsm train --dataset mnist --data-dir DATA --run-dir runs/lenet-em-softmax
     emsm train --dataset mnist --data-dir DATA --loss softmax --run-dir runs/lenet-softmax
-    python benchmarks/runs_report.py runs/lenet-em-softmax runs/lenet-softmax --out docs/results/defaults.md
+    python scripts/runs_report.py runs/lenet-em-softmax runs/lenet-softmax --out docs/results/defaults.md
 """
 import argparse
 import csv

@@ -1,13 +1,20 @@
-"""Re-run the hand-made mutations of issue 11's table and count the tests each one fails.
+"""Hand-made mutations: write each deliberate bug into a copy of the tree and count the tests it fails.
 
-Issue 11 found twelve kinds of deliberate bugs that passed every test (the "before"). This
-script writes each bug into a fresh copy of the committed tree (``git archive HEAD``), runs
-the test files that should catch it, and prints the number of failing tests (the "after").
-A mutation whose text is no longer in the source is reported as "not applied" (the code
-moved: update the table here), never silently counted as caught.
+Each entry of ``MUTATIONS`` is one bug (a text in a source file and its replacement) and the
+test files that should catch it. The script writes each bug into a fresh copy of the
+committed tree (``git archive HEAD``), runs those test files (GPU ones on the CuPy double, as
+CI does) and prints a Markdown table of the failing tests per bug. A mutation whose text is
+no longer in the source is reported as "not applied" (the code moved: update the table
+here), never silently counted as caught; the exit status is 1 if any bug fails no test or
+is not applied.
 
-    python scripts/issue11_mutations.py            # all, about 5 minutes on 2 cores
-    python scripts/issue11_mutations.py -k evaluate
+The list is issue 11's: twelve kinds of bugs that once passed every test
+(docs/results/mutation.md tells the before and after). mutmut's generated mutants are
+summarised by scripts/mutation_report.py instead; this script needs neither mutmut nor its
+``mutants/`` folder.
+
+    python scripts/hand_mutations.py            # all, about 5 minutes on 2 cores
+    python scripts/hand_mutations.py -k evaluate
 
 Run it from the repository root; it leaves nothing behind.
 """
