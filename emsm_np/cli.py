@@ -122,11 +122,12 @@ def _parser():
     t.add_argument("--ensemble", type=_int, help="number of weak classifiers V >= 1; e-/em-softmax accept 1 "
                    "(Fig. 2 of the paper starts there) (default: 2 for e-/em-softmax, as Sec. 4.4, else 1)")
     t.add_argument("--lam", type=_float, help="HSIC diversity weight lambda >= 0 (default: 0.1 for e-/em-softmax, "
-                   "the value the paper fixes for Fig. 2 and Table 4, Secs. 4.4, 4.8, else 0; with the exact gradient that is the paper's 0.4 if it trained "
-                   "with its stated lambda W_v K_v, see --hsic-gradient)")
-    t.add_argument("--hsic-gradient", help=f"one of {', '.join(HSIC_GRADIENTS)}: the HSIC part of dL/dW_v is the "
-                   "exact derivative of the loss (4 lambda W_v K_v) or the paper's stated lambda W_v K_v (text after "
-                   "Eq. 7, and Eq. 9), a quarter of it; the loss value is the same (default: exact)")
+                   "the value the paper fixes for Fig. 2 and Table 4, Secs. 4.4, 4.8, else 0; its scale against "
+                   "the paper's lambda: see --hsic-gradient)")
+    t.add_argument("--hsic-gradient", help=f"one of {', '.join(HSIC_GRADIENTS)}: the HSIC part of dL/dW_v; exact: "
+                   "the derivative of the loss; paper: the paper's stated lambda W_v K_v (Eq. 9), a quarter of the "
+                   "exact gradient (docs/derivations.md, 'The paper's HSIC gradient'); the loss value is the same "
+                   "(default: exact)")
     t.add_argument("--normalize", help=f"one of {', '.join(NORMALIZE_MODES)} (default: column)")
     t.add_argument("--hinge-norm", help=f"hinge only: {' or '.join(HINGE_NORMS)}; l2 squares each violation "
                    "(Tang's L2-SVM; it diverges at lr 0.1 on the LiuNets, take a smaller --lr), l1 does not "

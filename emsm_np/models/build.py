@@ -121,8 +121,7 @@ def build_network(name="lenet", num_classes=10, feature_dim=None, ensemble=1, ma
         default 256 for LiuNets (not stated in the paper; its Table 3 sizes fit it,
         see docs/paper.md), 128 for lenet
     ensemble, margin, lam, normalize, hsic_gradient : the head's switches (see EMSoftmax;
-        hsic_gradient "paper" trains with the paper's stated lam W_v K_v, a quarter of
-        the exact HSIC gradient)
+        hsic_gradient "paper": docs/derivations.md, 'The paper's HSIC gradient')
     activation : "prelu" (emsm_np's choice, the paper names none; LiuNet default) or
         "relu" (the L-Softmax prototxts; lenet default)
     in_channels : override the configuration's input channels (e.g. 3 for lenet on CIFAR)

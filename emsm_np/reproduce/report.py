@@ -109,9 +109,9 @@ def write_report(out, experiment, preset, seeds, runs, results, missing, command
     lines = [f"# {title} ({preset.name} preset)", "",
              f"Command: `{command}`", "",
              f"Preset {preset.name}: {_recipe(runs)}; seeds 0 to {seeds - 1}, one run each. "
-             "λ is applied with the " + ("exact HSIC gradient (4 λ W_v K_v): the paper's λ is 4 times this if it "
-                                          "trained with its stated λ W_v K_v (see --hsic-gradient)."
-                                          if hsic_gradient == "exact" else "paper's stated HSIC gradient λ W_v K_v."),
+             "λ is applied with the " + ("exact" if hsic_gradient == "exact" else "paper's stated, λ W_v K_v,") +
+             " HSIC gradient (the paper's is a quarter of the exact one: docs/derivations.md, 'The paper's HSIC "
+             "gradient').",
              "", f"The paper: {ABOUT[experiment]}", "",
              "Accuracy: of the averaged classifier (Sec. 4.3) on the test set at the end of each run, in per "
              "cent. Mean ± sample standard deviation over seeds; 95 % CI: the t interval; Welch's t: two-sided "
