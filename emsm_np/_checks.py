@@ -1,4 +1,6 @@
-"""Input checks shared by the public API.
+"""Input checks shared by the public API, made where data enters: the layers, the heads, the
+public ``*_loss`` functions and the command line (``emsm_np.functional`` holds the derivations
+and checks nothing the heads have checked already; its docstrings say which functions check).
 
 Each raises ``TypeError``/``ValueError`` with a message naming the argument,
 what it got, and what was expected (docs/contributing.md, "Bad input"); a NaN or
@@ -189,16 +191,36 @@ def check_dtype(name, dtype):
     return dt
 
 
+def check_like(dout, ref, shape=None, name="dout", ref_name="x"):
+    """An upstream gradient for a backward pass: ``dout`` on ``ref``'s device, of the forward
+    output's ``shape`` (default ``ref.shape``); ``ref`` None checks the shape only.
+
+    ``check_like(dout, cache.x, (N, K))``: "dout must have the forward output's shape (4, 2),
+    got (4, 3)", or "dout is on the gpu but x is on the cpu; ...". Reads metadata only.
+    """
+    if ref is not None:
+        check_same_device((name, dout), (ref_name, ref))
+    shape = tuple(ref.shape if shape is None else shape)
+    if tuple(dout.shape) != shape:
+        raise ValueError(f"{name} must have the forward output's shape {shape}, got {tuple(dout.shape)}")
+
+
+def check_features(x, d, name, A, y=None, K=None, verb="expects"):
+    """Features ``x`` (n, d) for the array ``A`` named ``name`` ("W", "centers") that fixes ``d``,
+    and, when given, labels ``y`` (n,) in [0, K) on x's device; the message names both arrays."""
+    if x.shape[1] != d:
+        raise ValueError(
+            f"x has {x.shape[1]} features but {name} {verb} d = {d}: "
+            f"x must be (n, {d}) for {name} of shape {tuple(A.shape)}, got x {tuple(x.shape)}"
+        )
+    if y is not None:
+        check_labels("y", y, x.shape[0], K)
+        check_same_device(("x", x), ("y", y))
+
+
 def check_features_for_classifier(x, W, d, K, y=None):
     """Features ``x`` (n, d) and labels ``y`` (n,) in [0, K) for a classifier ``W`` with ``d``
     inputs and ``K >= 2`` classes (W's own shape is checked by the caller); name the argument."""
     if K < 2:
         raise ValueError(f"W must have at least 2 classes in its last axis (K >= 2), got shape {tuple(W.shape)}")
-    if x.shape[1] != d:
-        raise ValueError(
-            f"x has {x.shape[1]} features but W expects d = {d}: "
-            f"x must be (n, {d}) for W of shape {tuple(W.shape)}, got x {tuple(x.shape)}"
-        )
-    if y is not None:
-        check_labels("y", y, x.shape[0], K)
-        check_same_device(("x", x), ("y", y))
+    check_features(x, d, "W", W, y, K)

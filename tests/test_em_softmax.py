@@ -134,9 +134,10 @@ def test_em_softmax_forward_defaults_to_the_plain_softmax_loss_of_each_classifie
 @pytest.mark.parametrize("call, message", [
     (lambda x, W: weak_logits(x, W[0]), "W must be 3-D"),
     (lambda x, W: ensemble_logits(x, W[0]), "W must be 3-D"),
-    (lambda x, W: normalize_forward(W, eps=0.0), "eps must be > 0"),
+    (lambda x, W: diversity(W[0]), "W must be 3-D"),
+    (lambda x, W: diversity(W.tolist()), "W must be a NumPy or CuPy array, got list"),
 ])
-def test_logits_and_normalize_refuse_bad_arguments_naming_them(call, message):
+def test_logits_and_diversity_refuse_bad_arguments_naming_them(call, message):
     x, W, _ = make(np)
     with pytest.raises((TypeError, ValueError), match=message):
         call(x, W)
@@ -235,14 +236,14 @@ def test_em_softmax_backward_scales_dx_and_dw_by_dloss(xp, dloss, V, margin, lam
     # and dx are linear in the upstream gradient.
     x, W, y = make(xp, V=V)
     _, _, cache = em_softmax_forward(x, W, y, margin, lam, normalize)
-    dx1, dW1 = (asnumpy(a) for a in em_softmax_backward(cache, 1.0))
-    dx, dW = (asnumpy(a) for a in em_softmax_backward(cache, dloss))
+    dx1, dW1 = (asnumpy(a) for a in em_softmax_backward(1.0, cache))
+    dx, dW = (asnumpy(a) for a in em_softmax_backward(dloss, cache))
     np.testing.assert_allclose(dx, dloss * dx1, rtol=1e-12, atol=0)
     np.testing.assert_allclose(dW, dloss * dW1, rtol=1e-12, atol=0)
     if lam > 0:  # the HSIC part alone scales too: dW minus the lam = 0 gradient
         _, _, cache0 = em_softmax_forward(x, W, y, margin, 0.0, normalize)
-        hsic1 = dW1 - asnumpy(em_softmax_backward(cache0, 1.0)[1])
-        hsic = dW - asnumpy(em_softmax_backward(cache0, dloss)[1])
+        hsic1 = dW1 - asnumpy(em_softmax_backward(1.0, cache0)[1])
+        hsic = dW - asnumpy(em_softmax_backward(dloss, cache0)[1])
         assert np.abs(hsic1).max() > 1e-3
         np.testing.assert_allclose(hsic, dloss * hsic1, rtol=1e-9, atol=1e-12)
 
@@ -251,7 +252,7 @@ def test_em_softmax_backward_scales_dx_and_dw_by_dloss(xp, dloss, V, margin, lam
 def test_em_softmax_backward_with_dloss_matches_finite_differences_of_dloss_times_the_loss(dloss):
     x, W, y = make(np, V=2)
     _, _, cache = em_softmax_forward(x, W, y, 0.4, 0.2, "column")
-    dx, dW = em_softmax_backward(cache, dloss)
+    dx, dW = em_softmax_backward(dloss, cache)
     f = lambda: dloss * em_softmax_loss(x, W, y, margin=0.4, lam=0.2)[0]  # noqa: E731
     assert_gradients_match(f, {"x": x, "W": W}, {"x": dx, "W": dW})
 
@@ -645,37 +646,49 @@ def test_head_backward_before_forward_is_an_error():
         EMSoftmax(4, 3).backward()
 
 
-# ---------------------------------------------------------------- checks inside the ops
+# ---------------------------------------------------------------- checks where the data enters
+# The functional ops check nothing (emsm_np.functional); the loss, the head and the logits
+# check their arguments, the labels once per step.
+
+ENTRIES = {
+    "em_softmax_loss": lambda x, W, y, **kw: em_softmax_loss(x, W, y, **kw),
+    "EMSoftmax.forward": lambda x, W, y, **kw: EMSoftmax(W.shape[1], W.shape[2], ensemble=W.shape[0], dtype=W.dtype,
+                                                          **kw).forward(x, y),
+}
 
 
+@pytest.mark.parametrize("entry", ENTRIES)
+@pytest.mark.parametrize("V", [1, 2])
 @pytest.mark.parametrize("y, found", [([0, 4, 1], r"\[0, 4\]"), ([-1, 2, 3], r"\[-1, 3\]")])
-def test_margin_cross_entropy_rejects_labels_outside_0_to_k_naming_y_and_both_ranges(y, found):
-    z = np.random.default_rng(0).standard_normal((3, 4))
-    with pytest.raises(ValueError, match=r"y must lie in \[0, 4\) for z with 4 classes, got values in " + found):
-        margin_cross_entropy_forward(z, np.array(y))
+def test_labels_outside_0_to_k_are_refused_naming_y_and_both_ranges(entry, V, y, found):
+    x, W, _ = make(np, n=3, K=4, V=V)
+    with pytest.raises(ValueError, match=r"^y must lie in \[0, 4\), got values in " + found):
+        ENTRIES[entry](x, W, np.array(y))
 
 
-def test_margin_cross_entropy_rejects_a_negative_margin_naming_margin():
-    z = np.random.default_rng(0).standard_normal((3, 4))
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_a_negative_margin_is_refused_naming_margin(entry):
+    x, W, y = make(np, n=3, V=1)
     with pytest.raises(ValueError, match=r"margin must be >= 0.0, got -0.5"):
-        margin_cross_entropy_forward(z, np.array([0, 1, 2]), margin=-0.5)
+        ENTRIES[entry](x, W, y, margin=-0.5)
 
 
+@pytest.mark.parametrize("entry", ENTRIES)
 @pytest.mark.parametrize("y, exc, message", [
     (np.array([0.0, 1.0, 2.0]), TypeError, r"y must hold integer class labels, got dtype float64"),
-    (np.array([0, 1]), ValueError, r"y must have shape \(3,\) to match the 3 rows of z, got \(2,\)"),
-    ([0, 1, 2], TypeError, r"y must be a NumPy or CuPy array, got list"),
+    (np.array([0, 1]), ValueError, r"y must have shape \(3,\) to match the batch, got \(2,\)"),
+    ([0, 1, 2], TypeError, r"y must be an integer array of shape \(3,\), got list"),
 ])
-def test_margin_cross_entropy_rejects_malformed_labels_naming_y(y, exc, message):
-    z = np.random.default_rng(0).standard_normal((3, 4))
+def test_malformed_labels_are_refused_naming_y(entry, y, exc, message):
+    x, W, _ = make(np, n=3, V=1)
     with pytest.raises(exc, match=message):
-        margin_cross_entropy_forward(z, y)
+        ENTRIES[entry](x, W, y)
 
 
 @pytest.mark.gpu
 def test_margin_cross_entropy_on_the_gpu_runs_without_a_device_to_host_sync(gpu_xp):
-    # The label range check is skipped for CuPy labels (it would stop the GPU on
-    # every call); no other check reads values either.
+    # Nothing in the op reads values (the labels' range is checked where they enter, and
+    # only for NumPy labels: on the GPU that would stop every step).
     xp = gpu_xp
     z = xp.asarray(np.random.default_rng(0).standard_normal((5, 4)))
     y = xp.asarray(np.array([0, 1, 2, 3, 0]))
@@ -686,11 +699,13 @@ def test_margin_cross_entropy_on_the_gpu_runs_without_a_device_to_host_sync(gpu_
     np.testing.assert_allclose(float(loss), float(expected), rtol=1e-12)
 
 
+@pytest.mark.parametrize("entry", ENTRIES)
 @pytest.mark.parametrize("mode", ["Frobenius", "l2", "columns", None])
-def test_normalize_rejects_a_misspelt_mode_listing_the_valid_ones(mode):
-    _, W, _ = make(np, V=2)
-    with pytest.raises(ValueError, match=r"mode must be one of 'column', 'frobenius', 'none', 'centered'; got " + repr(mode)):
-        normalize_forward(W, mode)
+def test_a_misspelt_normalize_is_refused_listing_the_valid_ones(entry, mode):
+    x, W, y = make(np, V=2)
+    with pytest.raises(ValueError, match=r"normalize must be one of 'column', 'frobenius', 'none', 'centered'; got "
+                       + repr(mode)):
+        ENTRIES[entry](x, W, y, normalize=mode)
 
 
 def test_diversity_rejects_a_misspelt_normalize_naming_normalize():

@@ -3,7 +3,7 @@
 The paper (text after Eq. 7, and Eq. 9) gives ``dL/dW_v = dL_S/dW_v + lam W_v K_v``,
 with ``K_v = sum_{u != v} H W_u^T W_u H``; the derivative of its loss is
 ``4 lam W_v K_v``. emsm_np applies the paper's form to the normalised ``W^_v``
-and chains it through the normalisation (see ``emsm_np/losses/em_softmax.py``).
+and chains it through the normalisation (docs/derivations.md, "The paper's HSIC gradient").
 """
 import numpy as np
 import pytest

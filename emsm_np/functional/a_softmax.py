@@ -21,6 +21,9 @@ emsm_np keeps ``W`` as the parameter and takes the exact gradient of the loss as
 as the EM-Softmax head does through its normalisation.
 
 Test time: the logits ``x W^`` without margin (SphereFace's layer in its TEST phase).
+
+Nothing here checks its arguments: :func:`emsm_np.losses.a_softmax_loss` and the head
+:class:`emsm_np.losses.ASoftmax` check them where they enter.
 """
 from collections import namedtuple
 
@@ -31,7 +34,7 @@ ASoftmaxCache = namedtuple("ASoftmaxCache", ["normalize", "l_softmax"])
 
 
 def a_softmax_forward(x, W, y, margin=4, beta=0.0):
-    """Mean A-Softmax loss (no input checks: see ``losses.a_softmax_loss``).
+    """Mean A-Softmax loss.
 
     Parameters as :func:`emsm_np.functional.l_softmax.l_softmax_forward`.
 

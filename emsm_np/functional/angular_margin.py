@@ -28,6 +28,9 @@ At a segment boundary ``sin(m theta) = 0``, so ``dpsi/dc = 0`` from both sides:
 ``psi`` is continuously differentiable in ``c`` everywhere (its second derivative
 jumps there), and finite differences need not avoid the boundaries (the tests check
 both sides anyway). ``m = 1`` gives ``psi = c``, the plain cosine.
+
+Nothing here checks its arguments: the L- and A-Softmax losses and heads of
+:mod:`emsm_np.losses` (the margin an integer >= 1) check them where they enter.
 """
 from collections import namedtuple
 import math

@@ -35,7 +35,7 @@ up to ~1e5 values: they are accumulated in float64 whatever x's dtype (only the
 """
 from collections import namedtuple
 
-from .._checks import check_array, check_float, check_same, check_same_device
+from .._checks import check_array, check_float, check_like, check_same
 from ..backend import get_array_module
 
 BatchNormCache = namedtuple("BatchNormCache", ["x_centered", "inv_std", "gamma", "axes", "train"])
@@ -112,25 +112,12 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, train=True, mo
 
 
 def check_bn_backward(dout, cache):
-    check_same_device(("dout", dout), ("x", cache.x_centered))
-    if tuple(dout.shape) != tuple(cache.x_centered.shape):
-        raise ValueError(f"dout must have the forward output's shape {tuple(cache.x_centered.shape)}, "
-                         f"got {tuple(dout.shape)}")
+    check_like(dout, cache.x_centered)
 
 
 def batch_norm_backward(dout, cache):
-    """Backpropagate through :func:`batch_norm_forward` (train or eval mode).
-
-    Parameters
-    ----------
-    dout : array like the forward output, on x's device
-    cache : BatchNormCache
-
-    Returns
-    -------
-    dx : array like ``x``
-    dgamma, dbeta : (C,) arrays
-    """
+    """Backpropagate through :func:`batch_norm_forward` (train or eval mode), for ``dout`` like
+    its output (on x's device): ``(dx like x, dgamma (C,), dbeta (C,))``."""
     check_bn_backward(dout, cache)
     x_c, inv_std, gamma, axes, train = cache
     per_channel = (1, -1) + (1,) * (dout.ndim - 2)

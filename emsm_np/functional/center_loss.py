@@ -26,6 +26,9 @@ finite differences), so that the two can be compared: the rule divides by
 
 Both sums over the samples of a class are one product with the one-hot matrix
 ``Y`` (n, K): ``Y^T (x - c_y)`` (K, d), no scatter.
+
+Nothing here checks its arguments: :func:`emsm_np.losses.center_loss` and the head
+:class:`emsm_np.losses.CenterLoss` check them where they enter.
 """
 from collections import namedtuple
 
@@ -41,7 +44,7 @@ def _onehot(xp, y, K, dtype):
 
 
 def center_loss_forward(x, y, centers):
-    """``L_C = 1/(2n) sum_i ||x_i - c_{y_i}||^2`` (no input checks: see ``losses.center_loss``).
+    """``L_C = 1/(2n) sum_i ||x_i - c_{y_i}||^2``.
 
     Parameters
     ----------

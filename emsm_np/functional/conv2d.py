@@ -27,7 +27,7 @@ in other orders, tested against this file).
 """
 from collections import namedtuple
 
-from .._checks import check_array, check_same, check_same_device
+from .._checks import check_array, check_like, check_same
 from ..backend import get_array_module
 from .im2col import as_pair, col2im, im2col, output_size
 
@@ -104,9 +104,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
 
 
 def check_conv2d_backward(dout, cache, out_shape):
-    check_same_device(("dout", dout), ("x", cache.x))
-    if tuple(dout.shape) != tuple(out_shape):
-        raise ValueError(f"dout must have the forward output's shape {tuple(out_shape)}, got {tuple(dout.shape)}")
+    check_like(dout, cache.x, out_shape)
 
 
 def conv2d_backward(dout, cache, need_dx=True):

@@ -13,7 +13,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from .._checks import check_array, check_float, check_same_device
+from .._checks import check_array, check_float, check_like, check_same_device
 
 DropoutCache = namedtuple("DropoutCache", ["mask", "scale"])
 
@@ -76,19 +76,8 @@ def dropout_forward(x, mask, p):
 
 
 def dropout_backward(dout, cache):
-    """``dx = dout * mask / (1 - p)``: the same mask and scale as the forward.
-
-    Parameters
-    ----------
-    dout : array like the forward output, on x's device
-    cache : DropoutCache
-
-    Returns
-    -------
-    dx : array like ``dout``
-    """
+    """``dx = dout * mask / (1 - p)``, the forward's mask and scale, for ``dout`` like its
+    output (on x's device)."""
     mask, scale = cache
-    check_same_device(("dout", dout), ("mask", mask))
-    if tuple(dout.shape) != tuple(mask.shape):
-        raise ValueError(f"dout must have the forward output's shape {tuple(mask.shape)}, got {tuple(dout.shape)}")
+    check_like(dout, mask, ref_name="mask")
     return dout * mask.astype(dout.dtype) * dout.dtype.type(scale)

@@ -31,16 +31,18 @@ Gradient. ``dD/dG_v = 2 sum_{u != v} G_u = 2 (S - G_v) =: 2 M_v``; through
 
     dD/dW^_v = 4 W^_v M_v,     M_v = sum_{u != v} H W^_u^T W^_u H       (exact)
 
-The paper writes the HSIC part of the gradient as ``lambda W_v K_v`` (after
-Eq. 7 and in Eq. 9; its "K_v" is our ``M_v``): the same direction on the
-normalised classifier, but without the factor 4 (2 even with ``M_v`` held fixed)
-and without the Jacobian of the normalisation. If the authors trained with that
-form, their lambda is 4 times emsm_np's (their 0.1 is emsm_np's 0.025).
-:func:`paper_hsic_gradient` returns that form so the two can be compared.
+The paper states the HSIC part of the gradient as ``lambda W_v K_v`` (after Eq. 7
+and in Eq. 9; its "K_v" is our ``M_v``), which :func:`paper_hsic_gradient` returns:
+why that is a quarter of this, and what it means for lambda, docs/derivations.md,
+"The paper's HSIC gradient: a quarter of the exact one".
+
+The forward and backward do not check their arguments: the heads and
+:func:`emsm_np.losses.em_softmax_loss` check them where they enter.
+:func:`paper_hsic_gradient`, which :mod:`emsm_np.losses` exports as it is, checks its one.
 """
 from collections import namedtuple
 
-from .._checks import check_array, check_same_device
+from .._checks import check_array
 from ..backend import get_array_module
 
 HSICCache = namedtuple("HSICCache", ["centered", "gram_sum", "gram"])
@@ -60,7 +62,7 @@ def hsic_diversity_forward(W_hat):
     D : 0-d array, ``sum_{v != u} tr(W^_v H W^_u^T W^_u H W^_v^T)``; 0 for V = 1
     cache : HSICCache(centered C (V, d, K), gram_sum S (K, K), gram G (V, K, K))
     """
-    xp = check_array("W_hat", W_hat, ndim=3)
+    xp = get_array_module(W_hat)
     V = W_hat.shape[0]
     C = W_hat - W_hat.mean(axis=2, keepdims=True)  # W^_v H
     G = xp.matmul(C.transpose(0, 2, 1), C)  # H K_v H, (V, K, K)
@@ -85,19 +87,14 @@ def hsic_diversity_backward(dD, cache):
     """
     xp = get_array_module(cache.centered)
     C, S, G = cache
-    check_same_device(("dD", dD), ("W_hat", C))
     M = S[None] - G  # sum over u != v of H K_u H
     # C_v M_v = W^_v H M_v = W^_v M_v because H M_v = M_v.
     return (4 * dD) * xp.matmul(C, M)
 
 
 def paper_hsic_gradient(W_hat):
-    """The paper's HSIC gradient (Eq. 9), ``W^_v K_v`` with ``K_v = sum_{u!=v} H W^_u^T W^_u H``.
-
-    This is ``hsic_diversity_backward(1, cache) / 4``: the exact gradient with
-    respect to the *normalised* classifier divided by 4. The exact gradient
-    with respect to the raw ``W_v`` further goes through the normalisation's
-    Jacobian (``normalize_backward``), which the paper's stated form leaves out.
+    """The paper's HSIC gradient (Eq. 9), ``W^_v K_v`` with ``K_v = sum_{u!=v} H W^_u^T W^_u H``:
+    ``hsic_diversity_backward(1, cache) / 4``, with respect to the normalised classifier.
 
     Parameters
     ----------
@@ -107,6 +104,7 @@ def paper_hsic_gradient(W_hat):
     -------
     (V, d, K) array
     """
+    check_array("W_hat", W_hat, ndim=3)
     _, cache = hsic_diversity_forward(W_hat)
     C, S, G = cache
     xp = get_array_module(C)

@@ -16,6 +16,9 @@ cross-entropy is :mod:`emsm_np.functional.margin_cross_entropy` with margin 0::
 ``beta`` is L-Softmax's ``lambda`` (renamed here: emsm_np's ``lam`` is the HSIC weight).
 The L-Softmax code decays it with the iteration
 (:func:`emsm_np.losses.l_softmax.beta_schedule`); this function takes its current value.
+
+Nothing here checks its arguments: :func:`emsm_np.losses.l_softmax_loss` and the head
+:class:`emsm_np.losses.LSoftmax` check them where they enter.
 """
 from collections import namedtuple
 
@@ -26,7 +29,7 @@ LSoftmaxCache = namedtuple("LSoftmaxCache", ["logits", "ce"])
 
 
 def l_softmax_forward(x, W, y, margin=2, beta=0.0):
-    """Mean L-Softmax loss (no input checks: see ``losses.l_softmax_loss``).
+    """Mean L-Softmax loss.
 
     Parameters
     ----------

@@ -36,6 +36,9 @@ it the norm is the constant ``eps`` (a zero ``x_i`` gives ``g_i`` of order ``eps
 and a finite gradient ``psi'(c) w_y``). ``c`` is clipped into ``[-1, 1]``; it can leave
 that range only by rounding, so the gradient passes through the clip unchanged.
 ``psi`` is a polynomial in ``c``: nothing is singular at ``theta = 0`` or ``pi``.
+
+Nothing here checks its arguments: the L- and A-Softmax losses and heads of
+:mod:`emsm_np.losses` check them where they enter.
 """
 from collections import namedtuple
 
@@ -50,7 +53,7 @@ LargeMarginCache = namedtuple(
 
 
 def large_margin_logits_forward(x, W, y, margin, beta=0.0, eps=EPS):
-    """Logits (n, K) with the target logit replaced by L-Softmax's (no input checks).
+    """Logits (n, K) with the target logit replaced by L-Softmax's.
 
     Parameters
     ----------

@@ -13,7 +13,7 @@ Gradients, for an upstream gradient ``dout = dL/dout`` (N, K)::
 """
 from collections import namedtuple
 
-from .._checks import check_array, check_same, check_same_device
+from .._checks import check_array, check_like, check_same
 
 LinearCache = namedtuple("LinearCache", ["x", "weight", "has_bias"])
 
@@ -55,11 +55,7 @@ def linear_forward(x, weight, bias=None):
 
 
 def check_linear_backward(dout, cache):
-    x, weight, _ = cache
-    check_same_device(("dout", dout), ("x", x))
-    expected = (x.shape[0], weight.shape[1])
-    if tuple(dout.shape) != expected:
-        raise ValueError(f"dout must have the forward output's shape {expected}, got {tuple(dout.shape)}")
+    check_like(dout, cache.x, (cache.x.shape[0], cache.weight.shape[1]))
 
 
 def linear_backward(dout, cache):

@@ -39,7 +39,7 @@ This is the route a reader follows and the one CuPy runs; on NumPy arrays the
 """
 from collections import namedtuple
 
-from .._checks import check_array, check_same_device
+from .._checks import check_array, check_like
 from ..backend import get_array_module
 from .im2col import as_pair, col2im, im2col, output_size
 
@@ -115,10 +115,7 @@ def max_pool2d_backward(dout, cache):
     dx : (N, C, H, W) array of ``dout.dtype``: ``col2im([winner == k] * dout)``
     """
     winner, x_shape, (kh, kw), stride, padding = cache
-    check_same_device(("dout", dout), ("x", winner))
-    if tuple(dout.shape) != tuple(winner.shape):
-        raise ValueError(f"dout must have the forward output's shape {tuple(winner.shape)}, "
-                         f"got {tuple(dout.shape)}")
+    check_like(dout, winner)
     xp = get_array_module(dout)
     offsets = xp.arange(kh * kw).reshape(-1, 1, 1, 1, 1)
     dcol = (winner == offsets) * dout  # dcol[k]: dout where offset k won its window, 0 elsewhere

@@ -28,6 +28,9 @@ with respect to ``x_i`` is orthogonal to ``x_i`` and grows as ``1 / ||x_i||``, a
 NormFace notes (its Sec. 3.2): features near zero get large updates, at most
 ``1 / eps`` times the upstream at a zero feature (then ``x^ = 0``, all cosines 0):
 finite, never NaN. The cosines are products of unit vectors and need no clip.
+
+Nothing here checks its arguments: :func:`emsm_np.losses.n_softmax_loss` and the head
+:class:`emsm_np.losses.NSoftmax` check them where they enter.
 """
 from collections import namedtuple
 
@@ -38,7 +41,7 @@ NSoftmaxCache = namedtuple("NSoftmaxCache", ["x_hat", "w_hat", "xcache", "wcache
 
 
 def n_softmax_forward(x, W, y, scale=16.0):
-    """Mean N-Softmax loss (no input checks: see ``losses.n_softmax_loss``).
+    """Mean N-Softmax loss.
 
     Parameters
     ----------

@@ -32,10 +32,12 @@ Gradient, for ``w^ = w / r`` with ``r = ||w|| > eps``::
     dL/dw = ( g - w^ (w^ . g) ) / r          (projection onto the tangent space)
 
 and ``dL/dw = g / eps`` where the clamp is active.
+
+Nothing here checks its arguments: the heads and the public ``*_loss`` functions of
+:mod:`emsm_np.losses` check them where they enter (the mode included).
 """
 from collections import namedtuple
 
-from .._checks import check_array, check_choice, check_float, check_same_device
 from ..backend import get_array_module
 
 NORMALIZE_MODES = ("column", "frobenius", "none", "centered")
@@ -56,8 +58,7 @@ def normalize_forward(W, mode="column", eps=EPS):
     Parameters
     ----------
     W : (V, d, K) or (d, K) float array
-    mode : "column" | "frobenius" | "none" | "centered"; anything else is a
-        ValueError listing these
+    mode : "column" | "frobenius" | "none" | "centered"
     eps : float > 0, lower clamp of the norm
 
     Returns
@@ -65,11 +66,7 @@ def normalize_forward(W, mode="column", eps=EPS):
     W_hat : array like ``W``
     cache : NormalizeCache (``None`` fields for mode "none")
     """
-    xp = check_array("W", W)
-    if W.ndim not in (2, 3):
-        raise ValueError(f"W must be (V, d, K) or (d, K), got shape {tuple(W.shape)} ({W.ndim}-D)")
-    check_choice("mode", mode, NORMALIZE_MODES)
-    eps = check_float("eps", eps, minimum=0.0, min_inclusive=False)
+    xp = get_array_module(W)
     if mode == "none":
         return W, NormalizeCache(None, None, None, None, False)
     axes = _axes(mode)
@@ -100,9 +97,6 @@ def normalize_backward(dW_hat, cache):
     if cache.w_hat is None:  # mode "none": identity
         return dW_hat
     w_hat, r, clamped, axes, centered = cache
-    check_same_device(("dW_hat", dW_hat), ("W_hat", w_hat))
-    if tuple(dW_hat.shape) != tuple(w_hat.shape):
-        raise ValueError(f"dW_hat must have the forward output's shape {tuple(w_hat.shape)}, got {tuple(dW_hat.shape)}")
     radial = (w_hat * dW_hat).sum(axis=axes, keepdims=True)
     # Remove the radial component: rescaling w does not change w / ||w||.
     dW = (dW_hat - w_hat * xp.where(clamped, 0, radial)) / r

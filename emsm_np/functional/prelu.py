@@ -16,7 +16,7 @@ a single slope sums over everything.
 """
 from collections import namedtuple
 
-from .._checks import check_array, check_same, check_same_device
+from .._checks import check_array, check_like, check_same
 from ..backend import get_array_module
 
 PReluCache = namedtuple("PReluCache", ["x", "local_slope", "weight_shape"])
@@ -64,25 +64,12 @@ def prelu_forward(x, weight):
 
 
 def check_prelu_backward(dout, cache):
-    check_same_device(("dout", dout), ("x", cache.x))
-    if tuple(dout.shape) != tuple(cache.x.shape):
-        raise ValueError(f"dout must have the forward output's shape {tuple(cache.x.shape)}, "
-                         f"got {tuple(dout.shape)}")
+    check_like(dout, cache.x)
 
 
 def prelu_backward(dout, cache):
-    """Gradients of :func:`prelu_forward` with respect to the input and the slopes.
-
-    Parameters
-    ----------
-    dout : array like the forward output, on x's device
-    cache : PReluCache
-
-    Returns
-    -------
-    dx : array like ``x``, ``dout * s``
-    dweight : array like ``weight``, (1,) or (C,): ``sum dout * min(x, 0)``
-    """
+    """Gradients of :func:`prelu_forward`, for ``dout`` like its output (on x's device):
+    ``dx = dout * s`` like ``x``, and ``dweight = sum dout * min(x, 0)`` like ``weight``."""
     check_prelu_backward(dout, cache)
     xp = get_array_module(dout)
     x, local_slope, weight_shape = cache

@@ -10,7 +10,7 @@ differences disagree there, so gradient checks keep inputs away from 0.
 """
 from collections import namedtuple
 
-from .._checks import check_array, check_same_device
+from .._checks import check_array, check_like
 
 ReluCache = namedtuple("ReluCache", ["positive"])
 ReluCache.__doc__ = "The boolean mask ``x > 0`` (shape of x): where the gradient passes."
@@ -33,23 +33,10 @@ def relu_forward(x):
 
 
 def check_relu_backward(dout, cache):
-    check_same_device(("dout", dout), ("x", cache.positive))
-    if tuple(dout.shape) != tuple(cache.positive.shape):
-        raise ValueError(f"dout must have the forward output's shape {tuple(cache.positive.shape)}, "
-                         f"got {tuple(dout.shape)}")
+    check_like(dout, cache.positive)
 
 
 def relu_backward(dout, cache):
-    """``dx = dout * [x > 0]``.
-
-    Parameters
-    ----------
-    dout : array like the forward output, on x's device
-    cache : ReluCache
-
-    Returns
-    -------
-    dx : array like ``dout``
-    """
+    """``dx = dout * [x > 0]``, for ``dout`` like the forward output (on x's device)."""
     check_relu_backward(dout, cache)
     return dout * cache.positive

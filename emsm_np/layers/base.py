@@ -103,6 +103,15 @@ class Layer:
             )
         return self._cache
 
+    def _finish_backward(self, dx, **grads):
+        """The end of a leaf layer's backward: copy each gradient into ``grads`` in place (None:
+        a parameter the layer does not have, an absent bias), drop the cache, return ``dx``."""
+        for name, g in grads.items():
+            if g is not None:
+                self.grads[name][...] = g
+        self._cache = None
+        return dx
+
     def zero_grad(self):
         for g in self.grads.values():
             g[...] = 0

@@ -57,10 +57,7 @@ class _BatchNorm(Layer):
     def backward(self, dy):
         """Fill ``grads["weight"]`` (dgamma) and ``grads["bias"]`` (dbeta); return dL/dx."""
         dx, dgamma, dbeta = batch_norm_backward(dy, self._require_cache())
-        self.grads["weight"][...] = dgamma
-        self.grads["bias"][...] = dbeta
-        self._cache = None
-        return dx
+        return self._finish_backward(dx, weight=dgamma, bias=dbeta)
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"

@@ -70,11 +70,7 @@ class Conv2d(Layer):
         ``requires_grad=False`` inputs).
         """
         dx, dweight, dbias = conv2d_backward(dy, self._require_cache(), need_dx=self.input_grad)
-        self.grads["weight"][...] = dweight
-        if dbias is not None:
-            self.grads["bias"][...] = dbias
-        self._cache = None
-        return dx
+        return self._finish_backward(dx, weight=dweight, bias=dbias)
 
     def extra_repr(self):
         return (

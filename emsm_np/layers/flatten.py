@@ -1,7 +1,7 @@
 """``Flatten``: (N, C, H, W) feature maps to (N, C*H*W) vectors before the FC layers."""
 import math
 
-from .._checks import check_array
+from .._checks import check_array, check_like
 from .base import Layer
 
 
@@ -17,8 +17,6 @@ class Flatten(Layer):
 
     def backward(self, dy):
         shape = self._require_cache()
-        expected = (shape[0], math.prod(shape[1:]))
-        if tuple(dy.shape) != expected:
-            raise ValueError(f"dy must have the forward output's shape {expected}, got {tuple(dy.shape)}")
+        check_like(dy, None, (shape[0], math.prod(shape[1:])), name="dy")
         self._cache = None
         return dy.reshape(shape)

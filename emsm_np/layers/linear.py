@@ -50,11 +50,7 @@ class Linear(Layer):
     def backward(self, dy):
         """Fill ``grads`` (in place) and return dL/dx (N, in_features)."""
         dx, dweight, dbias = linear_backward(dy, self._require_cache())
-        self.grads["weight"][...] = dweight
-        if dbias is not None:
-            self.grads["bias"][...] = dbias
-        self._cache = None
-        return dx
+        return self._finish_backward(dx, weight=dweight, bias=dbias)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={'bias' in self.params}"

@@ -36,9 +36,7 @@ class PReLU(Layer):
 
     def backward(self, dy):
         dx, dweight = prelu_backward(dy, self._require_cache())
-        self.grads["weight"][...] = dweight
-        self._cache = None
-        return dx
+        return self._finish_backward(dx, weight=dweight)
 
     def extra_repr(self):
         return f"num_parameters={self.num_parameters}"

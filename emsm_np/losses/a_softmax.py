@@ -12,25 +12,10 @@ __all__ = ["a_softmax_loss", "ASoftmax"]
 
 
 def a_softmax_loss(x, W, y, *, margin=4, beta=0.0):
-    """A-Softmax loss and its gradients (every column of W normalised inside the loss).
-
-    Parameters
-    ----------
-    x : (n, d) float array, features (NumPy or CuPy)
-    W : (d, K) float array, the classifier (same dtype and device as x)
-    y : (n,) integer array, labels in [0, K)
-    margin : int >= 1, the angular margin m (1: softmax on the normalised classifier)
-    beta : float >= 0, weight of the plain target logit ``||x|| cos(theta)``
-
-    Returns
-    -------
-    loss : float; dx : (n, d) array; dW : (d, K) array, through the normalisation
-
-    Raises
-    ------
-    TypeError, ValueError
-        for malformed inputs, naming the argument.
-    """
+    """A-Softmax loss and its gradients: the arguments, results and errors of
+    :func:`emsm_np.losses.l_softmax_loss`, with every column of ``W`` normalised inside the
+    loss (``dW`` through the normalisation; ``margin`` 1 is softmax on the normalised
+    classifier, ``beta`` weighs the plain target logit ``||x|| cos(theta)``)."""
     return checked_angular_margin_loss(a_softmax_forward, a_softmax_backward, x, W, y, margin, beta)
 
 

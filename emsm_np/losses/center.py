@@ -5,7 +5,7 @@ The equations, the gradient and Wen's update rule for the centres are in
 """
 import numpy as np
 
-from .._checks import check_array, check_finite, check_float, check_labels, check_same, check_same_device
+from .._checks import check_array, check_features, check_finite, check_float, check_same
 from ..functional.center_loss import center_delta, center_loss_backward, center_loss_forward
 from ..functional.margin_cross_entropy import margin_cross_entropy_backward, margin_cross_entropy_forward
 from .linear_head import LinearHead
@@ -21,13 +21,7 @@ def check_center_inputs(x, y, centers):
     K, d = centers.shape
     if K < 1:
         raise ValueError(f"centers must hold at least one class centre (K >= 1), got shape {tuple(centers.shape)}")
-    if x.shape[1] != d:
-        raise ValueError(
-            f"x has {x.shape[1]} features but centers has d = {d}: "
-            f"x must be (n, {d}) for centers of shape {tuple(centers.shape)}, got x {tuple(x.shape)}"
-        )
-    check_labels("y", y, x.shape[0], K)
-    check_same_device(("x", x), ("y", y))
+    check_features(x, d, "centers", centers, y, K, verb="has")
     check_finite("x", x)
     check_finite("centers", centers)
 
@@ -96,15 +90,18 @@ class CenterLoss(LinearHead):
         W = self.params["weight"]
         self.buffers["centers"] = np.zeros((self.num_classes, self.in_features), dtype=W.dtype)
 
+    def _check_inputs(self, x, y):
+        super()._check_inputs(x, y)
+        check_same(("x", x), ("centers", self.buffers["centers"]))
+
     def _forward(self, x, y, train):
         centers = self.buffers["centers"]
-        check_same(("x", x), ("centers", centers))
         ce, ccache = margin_cross_entropy_forward(x @ self.params["weight"], y, 0.0)
         lc, kcache = center_loss_forward(x, y, centers)
         loss = ce + self.lam * lc  # Wen Eq. 5
         return loss, {"ce": ce, "center": lc}, (x, ccache, kcache, train)
 
-    def _backward(self, cache, dloss):
+    def _backward(self, dloss, cache):
         x, ccache, kcache, train = cache
         W = self.params["weight"]
         dz = margin_cross_entropy_backward(dloss, ccache)

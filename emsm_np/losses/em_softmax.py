@@ -23,31 +23,18 @@ with ``P~_v = softmax(z~_v)``, ``Y = onehot(y)``, ``M_v`` the paper's ``K_v``
 
 The HSIC part of ``dL/dW_v``, two ways (``hsic_gradient``)::
 
-    "exact" (default)  lam * J_v^T (4 W^_v K_v)   the derivative of the loss value
-    "paper"            lam * J_v^T (W^_v K_v)     the paper's stated form, a quarter of it
+    "exact" (default)  lam * J_v^T (4 W^_v M_v)   the derivative of the loss value
+    "paper"            lam * J_v^T (W^_v M_v)     the paper's stated lam W_v K_v (Eq. 9)
 
-The paper writes the gradient as ``dL_S/dW_v + lam W_v K_v`` (the unnumbered
-text after Eq. 7, and Eq. 9). That is not the derivative of its own loss: ``W_v``
-enters ``D = sum_v tr(W_v K_v W_v^T)`` twice in its own term (``2 W_v K_v``) and
-once in the ``K_u`` of every other term (another ``2 W_v K_v``), so the exact
-gradient is ``4 lam W_v K_v``. With ``"paper"`` the loss value, its parts
-(``terms``) and ``dL/dx`` stay exactly as with ``"exact"``; only the HSIC part of
-``dW`` is divided by 4, so training with ``"paper"`` at ``lam`` is training with
-``"exact"`` at ``lam / 4`` (our default lam 0.1 is the paper's 0.4, if its authors
-trained with their stated gradient). A finite-difference check of ``"paper"``
-against the loss fails by design; it passes against the loss at ``lam / 4``.
+The loss value, its parts (``terms``) and ``dL/dx`` are the same either way. How the two
+differ and what that means for lam: docs/derivations.md, "The paper's HSIC gradient: a
+quarter of the exact one".
 
-Normalisation under ``"paper"``. The paper computes ``D`` on normalised
-classifiers ("the weak classifiers W_v ... are normalized in Eq. (6)") but writes
-the gradient as if on ``W_v`` itself, without saying how it passes the
-normalisation. emsm_np reads its ``W_v K_v`` as the gradient with respect to the
-normalised ``W^_v`` and chains it through the normalisation's backward ``J_v^T``,
-as the exact route does. Then the two routes differ by exactly the factor 4
-under every ``normalize`` mode, and the paper's lam has one definite meaning in
-ours (the paper's lam is "exact" at lam / 4); with ``normalize="none"`` (``J_v = I``) the update is the
-paper's ``lam W_v K_v`` literally. Adding ``W^_v K_v`` to ``dW_v`` without ``J_v^T``
-would instead push along directions (the scale of each normalised part) that
-the loss cannot see.
+Input checks. :func:`em_softmax_loss`, :func:`weak_logits`, :func:`ensemble_logits`,
+:func:`diversity` and the head (:class:`emsm_np.losses.EMSoftmax`) check their arguments
+where they enter (:func:`check_head_inputs`, the labels once per step);
+:func:`em_softmax_forward` and :func:`em_softmax_backward`, the derivation in two halves,
+check nothing, nor do the functions of :mod:`emsm_np.functional` they call.
 """
 from ..backend import get_array_module
 from .._checks import (
@@ -77,8 +64,8 @@ __all__ = [
 ]
 
 HSIC_GRADIENTS = ("exact", "paper")
-# hsic_diversity_backward returns 4 dD W^_v K_v, the exact gradient; the paper's
-# stated lam W_v K_v is a quarter of it (a power of 2: the scaling is exact in floating point).
+# hsic_diversity_backward returns the exact 4 dD W^_v M_v; "paper" scales it to the stated form
+# (docs/derivations.md, "The paper's HSIC gradient"), by a power of 2: exact in floating point.
 _HSIC_SCALE = {"exact": 1.0, "paper": 0.25}
 
 
@@ -129,13 +116,14 @@ def ensemble_logits(x, W):
 def diversity(W, normalize="column"):
     """The HSIC diversity term ``D`` of Eq. 6 for classifiers ``W`` (V, d, K), as a float."""
     check_choice("normalize", normalize, NORMALIZE_MODES)
+    check_array("W", W, ndim=3)
     W_hat, _ = normalize_forward(W, normalize)
     D, _ = hsic_diversity_forward(W_hat)
     return float(D)
 
 
 def em_softmax_forward(x, W, y, margin=0.0, lam=0.0, normalize="column", hsic_gradient="exact"):
-    """Forward pass without input checks: ``(loss, terms, cache)``.
+    """Forward pass, Eqs. 4, 6 and 8, of inputs checked by the caller: ``(loss, terms, cache)``.
 
     Parameters as :func:`em_softmax_loss`: x (n, d), W (V, d, K), y (n,).
 
@@ -152,16 +140,16 @@ def em_softmax_forward(x, W, y, margin=0.0, lam=0.0, normalize="column", hsic_gr
     """
     V = W.shape[0]
     xp = get_array_module(x, W)
+    Z = xp.matmul(x[None], W)  # z_v = x W_v for every v: (V, n, K), one batched GEMM
     ce_caches, ce = [], []
-    Z = weak_logits(x, W)  # (V, n, K), one batched GEMM
     for v in range(V):  # V is small (1-4): the ensemble, not a hot loop
-        loss_v, c = margin_cross_entropy_forward(Z[v], y, margin)
+        loss_v, c = margin_cross_entropy_forward(Z[v], y, margin)  # Eq. 4
         ce.append(loss_v)
         ce_caches.append(c)
     ce = xp.stack(ce)
     if V > 1:
         W_hat, ncache = normalize_forward(W, normalize)
-        D, hcache = hsic_diversity_forward(W_hat)
+        D, hcache = hsic_diversity_forward(W_hat)  # Eq. 6
     else:  # a single classifier has no pair to be diverse from
         D, ncache, hcache = xp.zeros((), W.dtype), None, None
     loss = ce.sum() + lam * D  # Eq. 8
@@ -169,20 +157,20 @@ def em_softmax_forward(x, W, y, margin=0.0, lam=0.0, normalize="column", hsic_gr
     return loss, {"ce": ce, "diversity": D}, cache
 
 
-def em_softmax_backward(cache, dloss=1.0):
-    """Gradients ``(dx, dW)`` of the loss (Eq. 9): exact, or with the paper's HSIC form.
+def em_softmax_backward(dloss, cache):
+    """Gradients ``(dx, dW)`` of ``dloss`` times the loss (Eq. 9): exact, or with the paper's HSIC form.
 
     Parameters
     ----------
-    cache : the third result of :func:`em_softmax_forward`
     dloss : scalar (or 0-d array on x's device), upstream gradient of the loss
+    cache : the third result of :func:`em_softmax_forward`
 
     Returns
     -------
     dx : (n, d), ``sum_v dZ_v W_v^T``
     dW : (V, d, K), ``x^T dZ_v`` plus ``lam`` times the HSIC gradient through the
-        normalisation: ``J_v^T (4 W^_v K_v)`` ("exact", the derivative of the loss) or
-        ``J_v^T (W^_v K_v)`` ("paper", as the paper states it; see the module docstring)
+        normalisation: ``J_v^T (4 W^_v M_v)`` ("exact", the derivative of the loss) or
+        ``J_v^T (W^_v M_v)`` ("paper", as the paper states it)
     """
     x, W, ce_caches, ncache, hcache, lam, hsic_gradient = cache
     xp = get_array_module(x, W)
@@ -208,15 +196,15 @@ def em_softmax_loss(x, W, y, *, margin=0.0, lam=0.0, normalize="column", hsic_gr
     normalize : "column" | "frobenius" | "none" | "centered", how W_v is normalised inside
         the HSIC term (see ``emsm_np.functional.normalize``)
     hsic_gradient : "exact" (default) | "paper": the HSIC part of ``dW`` is the
-        derivative of ``lam D`` (``4 lam W^_v K_v`` through the normalisation) or the
-        paper's stated ``lam W^_v K_v`` (a quarter of it); the loss is the same
+        derivative of ``lam D`` or the paper's stated form (see the module docstring);
+        the loss is the same
 
     Returns
     -------
     loss : float, ``sum_v CE_v + lam D``
     dx : (n, d) array, ``dL/dx`` (Eq. 9)
-    dW : (V, d, K) array, ``dL/dW`` (Eq. 9), exact through the normalisation (with
-        "paper": the HSIC part a quarter of the exact one)
+    dW : (V, d, K) array, ``dL/dW`` (Eq. 9) through the normalisation (its HSIC part
+        as ``hsic_gradient`` says)
 
     Raises
     ------
@@ -225,5 +213,5 @@ def em_softmax_loss(x, W, y, *, margin=0.0, lam=0.0, normalize="column", hsic_gr
     """
     check_head_inputs(x, W, y, margin, lam, normalize, hsic_gradient)
     loss, _, cache = em_softmax_forward(x, W, y, float(margin), float(lam), normalize, hsic_gradient)
-    dx, dW = em_softmax_backward(cache)
+    dx, dW = em_softmax_backward(1.0, cache)
     return float(loss), dx, dW

@@ -8,7 +8,7 @@ diversity. See :mod:`emsm_np.losses.em_softmax` for the equations.
 """
 import numpy as np
 
-from .._checks import check_choice, check_dtype, check_float, check_int
+from .._checks import check_choice, check_dtype, check_float, check_int, check_same_device
 from ..functional.normalize import NORMALIZE_MODES
 from ..layers.base import Layer, default_rng
 from ..layers.init import uniform_init
@@ -32,6 +32,7 @@ class Head(Layer):
     - ``loss = head.forward(x, y, train=True)``: a 0-d array on x's device (nothing is
       copied to the host); ``head.terms`` holds the loss's parts;
     - ``dx = head.backward(dloss=1.0)``: fills ``head.grads`` (the keys of ``head.params``);
+      ``dloss`` a number or a 0-d array on the head's device;
     - ``head.logits(x)`` (n, K) and ``head.predict(x)`` (n,) at test time, without margin;
     - ``head.ensemble`` (V, 1 unless the head has several weak classifiers),
       ``head.weak_logits(x)`` (V, n, K) and ``head.diversity()``, read by evaluation
@@ -45,9 +46,10 @@ class Head(Layer):
 
     A subclass calls ``Head.__init__(in_features, num_classes)``, then
     ``_init_weight`` with the shape of its classifier, and defines
-    ``_check_inputs(x, y)``, ``_forward(x, y, train) -> (loss, terms, cache)``,
-    ``_backward(cache, dloss) -> dx`` (filling ``grads``), ``logits``,
-    ``weak_logits`` and ``diversity``.
+    ``_check_inputs(x, y)`` (the checks of the data where it enters: ``forward`` calls it, and
+    ``_forward`` then checks nothing), ``_forward(x, y, train) -> (loss, terms, cache)``,
+    ``_backward(dloss, cache) -> dx`` (filling ``grads``), ``logits``, ``weak_logits`` and
+    ``diversity``.
     """
 
     ensemble = 1
@@ -75,7 +77,9 @@ class Head(Layer):
 
     def backward(self, dloss=1.0):
         """Fill ``grads`` and return dL/dx (n, d)."""
-        dx = self._backward(self._require_cache(), dloss)
+        cache = self._require_cache()
+        check_same_device(("dloss", dloss), ("weight", self.params["weight"]))
+        dx = self._backward(dloss, cache)
         self._cache = None
         return dx
 
@@ -99,8 +103,7 @@ class EMSoftmax(Head):
     lam : float >= 0, weight of the HSIC diversity term (Eq. 8)
     normalize : "column" | "frobenius" | "none" | "centered", normalisation inside the HSIC term
     hsic_gradient : "exact" (default, the derivative of the loss) or "paper" (the paper's
-        stated ``lam W_v K_v``, a quarter of the exact HSIC gradient; the loss value is the
-        same): see :mod:`emsm_np.losses.em_softmax`
+        stated ``lam W_v K_v``; the loss value is the same): see :mod:`emsm_np.losses.em_softmax`
     dtype : float32 (default) or float64
     rng : seed or numpy Generator for the initialisation; each W_v is drawn
         independently from U(-1/sqrt(d), 1/sqrt(d)) (PyTorch's Linear default)
@@ -132,9 +135,9 @@ class EMSoftmax(Head):
         return em_softmax_forward(x, self.params["weight"], y, self.margin, self.lam, self.normalize,
                                   self.hsic_gradient)
 
-    def _backward(self, cache, dloss):
+    def _backward(self, dloss, cache):
         """Store dL/dW in ``grads["weight"]`` and return dL/dx (n, d) (Eq. 9)."""
-        dx, dW = em_softmax_backward(cache, dloss)
+        dx, dW = em_softmax_backward(dloss, cache)
         self.grads["weight"][...] = dW
         return dx
 

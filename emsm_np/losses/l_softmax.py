@@ -131,7 +131,7 @@ class LSoftmax(LinearHead):
         loss, cache = self._forward_fn(x, self.params["weight"], y, self.margin, self.current_beta)
         return loss, {"ce": loss, "beta": self.current_beta}, cache
 
-    def _backward(self, cache, dloss):
+    def _backward(self, dloss, cache):
         dx, dW = self._backward_fn(dloss, cache)
         self.grads["weight"][...] = dW
         return dx

@@ -42,7 +42,7 @@ class LinearHead(Head):
     """Base of the compared losses' heads: a :class:`~emsm_np.losses.head.Head` on ``params["weight"]`` (d, K).
 
     Subclasses define ``_forward(x, y, train) -> (loss, terms, cache)``,
-    ``_backward(cache, dloss) -> dx`` (filling ``grads``) and ``_logits(x)``.
+    ``_backward(dloss, cache) -> dx`` (filling ``grads``) and ``_logits(x)``.
 
     Parameters
     ----------

@@ -81,7 +81,7 @@ class NSoftmax(LinearHead):
         loss, cache = n_softmax_forward(x, self.params["weight"], y, self.scale)
         return loss, {"ce": loss}, cache
 
-    def _backward(self, cache, dloss):
+    def _backward(self, dloss, cache):
         dx, dW, dscale = n_softmax_backward(dloss, cache)
         self.grads["weight"][...] = dW
         if self.learn_scale:
