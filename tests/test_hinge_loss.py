@@ -141,8 +141,19 @@ def test_head_is_float32_by_default_and_initialised_as_the_em_softmax_head():
     assert W.dtype == np.float32 and W.shape == (8, 10) and np.abs(W).max() <= 1 / np.sqrt(8)
 
 
-def test_a_network_trains_with_the_hinge_head():
-    assert_network_trains_with(HingeLoss(6, 4, dtype=np.float64, rng=0))
+@pytest.mark.parametrize("norm", ["l1", "l2"])
+def test_a_network_trains_with_the_hinge_head(norm):
+    assert_network_trains_with(HingeLoss(6, 4, norm=norm, dtype=np.float64, rng=0))
+
+
+def test_the_function_and_the_head_default_to_l1_as_the_command_line_does():
+    from emsm_np.training import TrainConfig
+
+    x, W, y = make(np)
+    assert TrainConfig(loss="hinge").resolved().hinge_norm == "l1" == HingeLoss(5, 4).norm
+    loss, dx, dW = hinge_loss(x, W, y)
+    loss1, dx1, dW1 = hinge_loss(x, W, y, norm="l1")
+    assert loss == loss1 and np.array_equal(dx, dx1) and np.array_equal(dW, dW1)
 
 
 @pytest.mark.gpu

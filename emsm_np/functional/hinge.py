@@ -21,6 +21,9 @@ Gradient (``dh/dz = -t`` where ``h > 0``, and 0 where ``h = 0``)::
     dL/dx = dL/dz W^T,   dL/dW = x^T dL/dz
 
 "l1" has a kink at ``t z = 1``; finite-difference checks keep every ``t z`` away from 1.
+
+Nothing here checks its arguments: :func:`emsm_np.losses.hinge_loss` and the head
+:class:`emsm_np.losses.HingeLoss` check them where they enter.
 """
 from collections import namedtuple
 
@@ -31,8 +34,8 @@ HINGE_NORMS = ("l1", "l2")
 HingeCache = namedtuple("HingeCache", ["x", "W", "t", "h", "norm"])
 
 
-def hinge_forward(x, W, y, norm="l2"):
-    """Mean one-vs-rest hinge loss of ``z = x W`` (no input checks: see ``losses.hinge_loss``).
+def hinge_forward(x, W, y, norm="l1"):
+    """Mean one-vs-rest hinge loss of ``z = x W``.
 
     Parameters
     ----------

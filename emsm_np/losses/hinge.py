@@ -11,7 +11,7 @@ from .linear_head import LinearHead, check_linear_inputs
 __all__ = ["hinge_loss", "HingeLoss"]
 
 
-def hinge_loss(x, W, y, *, norm="l2"):
+def hinge_loss(x, W, y, *, norm="l1"):
     """Mean one-vs-rest hinge loss of ``x W`` and its gradients.
 
     Parameters
@@ -19,7 +19,8 @@ def hinge_loss(x, W, y, *, norm="l2"):
     x : (n, d) float array, features (NumPy or CuPy)
     W : (d, K) float array, the classifier (same dtype and device as x)
     y : (n,) integer array, labels in [0, K)
-    norm : "l2" (Tang's L2-SVM, squared violations) or "l1"
+    norm : "l1" (the default, as ``emsm train --hinge-norm`` and Caffe's HingeLoss layer) or
+        "l2" (Tang's L2-SVM, squared violations)
 
     Returns
     -------
@@ -43,12 +44,12 @@ class HingeLoss(LinearHead):
     """The hinge-loss head: ``W`` (d, K), one-vs-rest hinge on ``x W``; test logits ``x W``.
 
     Parameters as :class:`emsm_np.losses.linear_head.LinearHead`, and
-    ``norm`` : "l2" (default, Tang's L2-SVM) or "l1".
+    ``norm`` : "l1" (default, as :func:`hinge_loss`) or "l2" (Tang's L2-SVM).
 
     ``terms`` after each forward: ``"hinge"``, the loss (0-d).
     """
 
-    def __init__(self, in_features, num_classes, norm="l2", dtype=np.float32, rng=None):
+    def __init__(self, in_features, num_classes, norm="l1", dtype=np.float32, rng=None):
         super().__init__(in_features, num_classes, dtype, rng)
         self.norm = check_choice("norm", norm, HINGE_NORMS)
 
@@ -56,7 +57,7 @@ class HingeLoss(LinearHead):
         loss, cache = hinge_forward(x, self.params["weight"], y, self.norm)
         return loss, {"hinge": loss}, cache
 
-    def _backward(self, cache, dloss):
+    def _backward(self, dloss, cache):
         dx, dW = hinge_backward(dloss, cache)
         self.grads["weight"][...] = dW
         return dx
