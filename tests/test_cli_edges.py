@@ -297,3 +297,37 @@ def test_the_same_run_on_the_real_images_is_above_chance_exit_0_and_no_note(tmp_
     assert rc == 0 and capsys.readouterr().err == ""
     assert summary["status"] == "ok" and summary["learning"] == "above chance" and "message" not in summary
 
+
+
+# --- gaps the fast tier's mutation re-score found (docs/results/mutation.md), one test each ---
+
+def test_train_shows_a_progress_bar_unless_told_not_to(tmp_path, capsys):
+    args = ["train", "--max-iter", "2", "--eval-every", "2", "--feature-dim", "8", "--width", "4"]
+    assert main(args + ["--run-dir", str(tmp_path / "bar")]) == 0
+    assert "it/s" in capsys.readouterr().err  # tqdm's bar, on stderr
+    assert main(args + ["--run-dir", str(tmp_path / "plain"), "--no-progress"]) == 0
+    assert "it/s" not in capsys.readouterr().err
+
+
+def test_the_last_line_gives_each_weak_classifiers_accuracy(finished_run, capsys):
+    import re
+
+    summary = json.loads((finished_run / "summary.json").read_text())
+    assert main(["train", "--resume", str(finished_run), "--no-progress"]) == 0  # a finished run: says it again
+    done = [line for line in capsys.readouterr().out.splitlines() if line.startswith("done:")]
+    weak = ", ".join(f"{100 * a:.2f}%" for a in summary["weak_accuracy"])
+    assert len(summary["weak_accuracy"]) == 2 and len(done) == 1
+    assert re.search(r"\(weak classifiers: \d+\.\d\d%, \d+\.\d\d%\)", done[0])
+    assert f"(weak classifiers: {weak})" in done[0]
+
+
+def test_evaluate_takes_threads_as_an_integer(finished_run, capsys):
+    assert main(["evaluate", str(finished_run), "--threads", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["iteration"] == 6
+
+
+def test_resume_names_every_contradicting_switch_in_one_list(finished_run, tmp_path, capsys):
+    run = copy_of(finished_run, tmp_path)
+    assert main(["train", "--resume", str(run), "--margin", "0.5", "--lam", "0.2", "--no-progress"]) == 2
+    err = one_line_error(capsys)
+    assert "--margin 0.5 (the run has 0.3), --lam 0.2 (the run has 0.1). Only --max-iter can change" in err, err

@@ -140,3 +140,13 @@ def test_a_network_refuses_a_state_with_keys_it_does_not_have():
         net.load_state_dict(dict(state, **{"optimizer.velocity": np.zeros(1)}))
     with pytest.raises(KeyError, match=r"does not have: \['params.bias'\]"):
         net.load_state_dict(dict(state, **{"head.params.bias": np.zeros(10)}))
+
+
+def test_a_head_takes_a_single_feature():
+    """One input feature is a valid head (a 1-D feature line), for EM-Softmax and a compared loss alike."""
+    from emsm_np.losses import EMSoftmax, HingeLoss
+
+    x, y = np.array([[0.5], [-1.0], [2.0]]), np.array([0, 1, 2])
+    for head in (EMSoftmax(1, 3, ensemble=2, dtype=np.float64, rng=0), HingeLoss(1, 3, dtype=np.float64, rng=0)):
+        assert head.params["weight"].shape[-2:] == (1, 3)
+        assert np.isfinite(head.forward(x, y))
