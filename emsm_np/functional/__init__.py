@@ -10,7 +10,7 @@ angular_margin, large_margin_logits, l_softmax, a_softmax, n_softmax) check noth
 heads and the public ``*_loss`` functions of :mod:`emsm_np.losses` check the data once,
 where it enters. The operations of the network (linear, conv2d, max_pool2d, batch_norm,
 relu, prelu, dropout) are where :mod:`emsm_np.ops` hands the layers' data on, to them or
-to the fast CPU routes of :mod:`emsm_np.cpu`: each checks its arguments in one call at the
-top of the forward (a ``check_*_inputs`` the CPU route shares) and of the backward
+to the fast CPU routes of :mod:`emsm_np.cpu`: each checks its arguments at the top of the
+forward (mostly one ``check_*_inputs`` call, which the CPU route shares) and of the backward
 (:func:`emsm_np._checks.check_like`, the upstream gradient against the forward's).
 """
