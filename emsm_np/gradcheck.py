@@ -262,9 +262,8 @@ def assert_gradients(forward, backward, inputs, *, dout=None, bound=SMOOTH, seed
     backward : callable (dout, cache) -> gradients
         The gradients with respect to ``inputs``: a tuple in the order of
         ``inputs`` (``linear_backward``), one array when there is one input, or a
-        dict by name. For a backward that takes ``(cache, dout)`` or returns more
-        gradients than are checked, wrap it:
-        ``lambda dout, cache: em_softmax_backward(cache, dout)``.
+        dict by name. For a backward that returns more gradients than are
+        checked, wrap it: ``lambda dout, cache: conv2d_backward(dout, cache)[:2]``.
     inputs : dict name -> float64 array
         The arrays to differentiate with respect to, the ones ``forward`` reads
         (perturbed in place and restored). NumPy or CuPy; ``dout`` is drawn on

@@ -87,9 +87,9 @@ LOSS_DEFAULTS = {
     "m-softmax": {"ensemble": 1, "margin": 0.3, "lam": 0.0},
     "e-softmax": {"ensemble": 2, "margin": 0.0, "lam": 0.1},
     "em-softmax": {"ensemble": 2, "margin": 0.3, "lam": 0.1},
-    # The compared losses, one classifier each: their heads' defaults (emsm_np/losses/), but hinge's
-# norm is l1, Caffe's HingeLoss default (the code the paper points to, Sec. 4.2): l2 (Tang's
-# L2-SVM) diverged at lr 0.1 on every LiuNet within 60 iterations (tests/test_learning.py).
+    # The compared losses, one classifier each, at their heads' defaults (emsm_np/losses/); hinge's
+    # norm is l1, Caffe's HingeLoss default (the code the paper points to, Sec. 4.2): l2 (Tang's
+    # L2-SVM) diverged at lr 0.1 on every LiuNet within 60 iterations (tests/test_learning.py).
     "hinge": {"ensemble": 1, "margin": 0.0, "lam": 0.0, "hinge_norm": "l1"},
     "center": {"ensemble": 1, "margin": 0.0, "lam": 0.0, "center_lam": 0.003, "center_alpha": 0.5},
     "l-softmax": {"ensemble": 1, "margin": 2, "lam": 0.0, "beta": "l-softmax"},
