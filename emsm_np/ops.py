@@ -7,7 +7,11 @@ explains and the one CuPy runs. Some have a **fast CPU route** in
 first layers, pairwise 2x2 max-pooling): the same numbers up to float
 rounding, each tested against its reference (``tests/test_cpu_routes.py``).
 
-This module decides, in one place, and the layers call through it:
+This module decides, in one place, and the layers call through it. It is also
+where a forward's inputs are checked: each ``*_forward`` below validates its
+arguments once (:mod:`emsm_np.functional._inputs`), with the messages the layers
+show, then hands the normalised arguments to a route that computes and does not
+validate. The routing:
 
 * NumPy inputs and a fast route that applies -> the fast route;
 * otherwise (CuPy arrays, a window the fast route does not cover, or fast
@@ -28,6 +32,8 @@ import numpy as np
 
 from . import cpu
 from .functional import batch_norm, conv2d, linear, max_pool2d, prelu, relu
+from .functional._inputs import (check_bn_inputs, check_conv2d_inputs, check_linear_inputs,
+                                 check_max_pool2d_inputs, check_prelu_inputs, check_relu_inputs, pool_params)
 
 __all__ = ["fast_routes_enabled", "set_fast_routes", "reference_routes", "relu_forward", "relu_backward",
            "prelu_forward", "prelu_backward", "linear_forward", "linear_backward", "batch_norm_forward",
@@ -66,6 +72,7 @@ def _on_cpu(*arrays):
 
 
 def relu_forward(x):
+    check_relu_inputs(x)
     return (cpu.relu if _on_cpu(x) else relu).relu_forward(x)
 
 
@@ -74,6 +81,7 @@ def relu_backward(dout, cache):
 
 
 def prelu_forward(x, weight):
+    check_prelu_inputs(x, weight)
     return (cpu.prelu if _on_cpu(x, weight) else prelu).prelu_forward(x, weight)
 
 
@@ -82,6 +90,7 @@ def prelu_backward(dout, cache):
 
 
 def linear_forward(x, weight, bias=None):
+    check_linear_inputs(x, weight, bias)
     return (cpu.linear if _on_cpu(x, weight, bias) else linear).linear_forward(x, weight, bias)
 
 
@@ -90,6 +99,7 @@ def linear_backward(dout, cache):
 
 
 def batch_norm_forward(x, gamma, beta, running_mean, running_var, train=True, momentum=0.1, eps=1e-5):
+    momentum, eps = check_bn_inputs(x, gamma, beta, running_mean, running_var, train, momentum, eps)
     route = cpu.batch_norm if _on_cpu(x, gamma, beta, running_mean, running_var) else batch_norm
     return route.batch_norm_forward(x, gamma, beta, running_mean, running_var, train, momentum, eps)
 
@@ -99,6 +109,7 @@ def batch_norm_backward(dout, cache):
 
 
 def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
+    stride, padding = check_conv2d_inputs(x, weight, bias, stride, padding)
     return (cpu.conv2d if _on_cpu(x, weight, bias) else conv2d).conv2d_forward(x, weight, bias, stride, padding)
 
 
@@ -108,7 +119,8 @@ def conv2d_backward(dout, cache, need_dx=True):
 
 
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
-    kernel_size, stride, padding = max_pool2d.pool_params(kernel_size, stride, padding)
+    kernel_size, stride, padding = pool_params(kernel_size, stride, padding)
+    check_max_pool2d_inputs(x, kernel_size, stride, padding, ceil_mode)
     fast = _on_cpu(x) and cpu.max_pool2d.applies(kernel_size, stride, padding)
     return (cpu.max_pool2d if fast else max_pool2d).max_pool2d_forward(x, kernel_size, stride, padding, ceil_mode)
 

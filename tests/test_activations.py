@@ -129,8 +129,8 @@ def test_relu_rejects_non_array_and_integer_input():
     ((np.zeros((2, 3)), [0.25]), TypeError, r"^weight must be a NumPy or CuPy array, got list$"),
     ((np.zeros((2, 3)), np.full((1, 1), 0.25)), ValueError, r"^weight must be 1-D, got shape \(1, 1\) \(2-D\)$"),
 ])
-def test_prelu_functional_rejects_bad_input_naming_the_argument(args, exc, message):
-    from emsm_np.functional.prelu import prelu_forward
+def test_prelu_op_rejects_bad_input_naming_the_argument(args, exc, message):
+    from emsm_np.ops import prelu_forward  # ops checks a forward's inputs, then picks a route
 
     with pytest.raises(exc, match=message):
         prelu_forward(*args)

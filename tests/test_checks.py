@@ -13,6 +13,7 @@ import types
 import numpy as np
 import pytest
 
+from emsm_np import ops
 from emsm_np._checks import check_same, check_same_device
 from emsm_np.functional.batch_norm import batch_norm_backward, batch_norm_forward
 from emsm_np.functional.conv2d import conv2d_backward, conv2d_forward
@@ -36,14 +37,14 @@ def a32(*shape):
 
 # name -> (a call mixing float32 and float64, the two names the message must hold)
 DTYPE_MIXES = {
-    "conv2d x/weight": (lambda: conv2d_forward(a32(1, 2, 5, 5), a64(3, 2, 3, 3), a32(3)), "x", "weight"),
-    "conv2d x/bias": (lambda: conv2d_forward(a32(1, 2, 5, 5), a32(3, 2, 3, 3), a64(3)), "x", "bias"),
-    "linear x/weight": (lambda: linear_forward(a32(2, 3), a64(3, 4)), "x", "weight"),
-    "linear x/bias": (lambda: linear_forward(a32(2, 3), a32(3, 4), a64(4)), "x", "bias"),
-    "prelu x/weight": (lambda: prelu_forward(a32(2, 3, 2, 2), np.full(3, 0.25)), "x", "weight"),
-    "batch_norm x/gamma": (lambda: batch_norm_forward(a32(4, 3), np.ones(3), np.zeros(3, np.float32),
+    "conv2d x/weight": (lambda: ops.conv2d_forward(a32(1, 2, 5, 5), a64(3, 2, 3, 3), a32(3)), "x", "weight"),
+    "conv2d x/bias": (lambda: ops.conv2d_forward(a32(1, 2, 5, 5), a32(3, 2, 3, 3), a64(3)), "x", "bias"),
+    "linear x/weight": (lambda: ops.linear_forward(a32(2, 3), a64(3, 4)), "x", "weight"),
+    "linear x/bias": (lambda: ops.linear_forward(a32(2, 3), a32(3, 4), a64(4)), "x", "bias"),
+    "prelu x/weight": (lambda: ops.prelu_forward(a32(2, 3, 2, 2), np.full(3, 0.25)), "x", "weight"),
+    "batch_norm x/gamma": (lambda: ops.batch_norm_forward(a32(4, 3), np.ones(3), np.zeros(3, np.float32),
                                                       np.zeros(3, np.float32), np.ones(3, np.float32)), "x", "gamma"),
-    "batch_norm x/running_var": (lambda: batch_norm_forward(a32(4, 3), np.ones(3, np.float32), np.zeros(3, np.float32),
+    "batch_norm x/running_var": (lambda: ops.batch_norm_forward(a32(4, 3), np.ones(3, np.float32), np.zeros(3, np.float32),
                                                             np.zeros(3, np.float32), np.ones(3)), "x", "running_var"),
     "em_softmax_loss x/W": (lambda: em_softmax_loss(a32(4, 3), a64(2, 3, 5), np.array([0, 1, 2, 3])), "x", "W"),
     "weak_logits x/W": (lambda: weak_logits(a32(4, 3), a64(2, 3, 5)), "x", "W"),
@@ -102,10 +103,10 @@ def _head_after_forward():
 
 # name -> (call given the caches and to_gpu, the two names the message holds)
 DEVICE_MIXES = {
-    "conv2d forward": (lambda c, g: conv2d_forward(a64(1, 2, 5, 5), g(a64(3, 2, 3, 3))), "x", "weight"),
-    "linear forward": (lambda c, g: linear_forward(a64(2, 3), a64(3, 4), g(a64(4))), "x", "bias"),
-    "prelu forward": (lambda c, g: prelu_forward(a64(2, 3), g(np.full(3, 0.25))), "x", "weight"),
-    "batch_norm forward": (lambda c, g: batch_norm_forward(a64(4, 3), np.ones(3), g(np.zeros(3)),
+    "conv2d forward": (lambda c, g: ops.conv2d_forward(a64(1, 2, 5, 5), g(a64(3, 2, 3, 3))), "x", "weight"),
+    "linear forward": (lambda c, g: ops.linear_forward(a64(2, 3), a64(3, 4), g(a64(4))), "x", "bias"),
+    "prelu forward": (lambda c, g: ops.prelu_forward(a64(2, 3), g(np.full(3, 0.25))), "x", "weight"),
+    "batch_norm forward": (lambda c, g: ops.batch_norm_forward(a64(4, 3), np.ones(3), g(np.zeros(3)),
                                                            np.zeros(3), np.ones(3)), "x", "beta"),
     "dropout forward": (lambda c, g: dropout_forward(a64(2, 3), g(np.ones((2, 3), bool)), 0.5), "x", "mask"),
     "hinge_loss labels": (lambda c, g: hinge_loss(a64(3, 4), a64(4, 5), g(np.array([0, 1, 2]))), "x", "y"),

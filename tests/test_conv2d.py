@@ -335,16 +335,17 @@ def test_conv2d_forward_rejects_bad_input(x, error, message):
         Conv2d(3, 4, 3).forward(x)
 
 
-def test_conv2d_functional_rejects_mismatched_weight_bias_and_dout(impl):
+def test_conv2d_rejects_mismatched_weight_bias_and_dout(impl):
+    # ops checks a forward's inputs (then picks the route); each route's backward checks dout
     x, w, b = random_case((1, 3, 5, 5), (4, 3, 3), np.random.default_rng(10))
     with pytest.raises(ValueError, match=r"x has 2 channels .* but weight expects 3"):
-        impl.conv2d_forward(x[:, :2], w, b)
+        ops.conv2d_forward(x[:, :2], w, b)
     with pytest.raises(ValueError, match=r"but weight expects 3 \(shape \(4, 3, 2, 2\)\)"):  # its axis 1
-        impl.conv2d_forward(x[:, :2], w[:, :, :2, :2], b)
+        ops.conv2d_forward(x[:, :2], w[:, :, :2, :2], b)
     with pytest.raises(ValueError, match=r"stride must be >= 1 in both directions, got 0"):
-        impl.conv2d_forward(x, w, b, stride=0)
+        ops.conv2d_forward(x, w, b, stride=0)
     with pytest.raises(ValueError, match=r"bias must have shape \(4,\) to match weight's out channels, got \(3,\)"):
-        impl.conv2d_forward(x, w, b[:3])
+        ops.conv2d_forward(x, w, b[:3])
     out, cache = impl.conv2d_forward(x, w, b)
     message = r"dout must have the forward output's shape \(1, 4, 3, 3\), got \(1, 4, 3, 2\)"
     with pytest.raises(ValueError, match=message):

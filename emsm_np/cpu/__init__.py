@@ -3,7 +3,9 @@
 Each module here computes what its namesake in :mod:`emsm_np.functional` (the
 reference) computes, in another order or with worker threads, and is tested
 against it on the same inputs (``tests/test_cpu_routes.py``). :mod:`emsm_np.ops`
-decides which route runs; read the reference first.
+decides which route runs; read the reference first. Like the reference, these
+routes do not validate their forward inputs: :mod:`emsm_np.ops` checks them once
+(:mod:`emsm_np.functional._inputs`) before it dispatches.
 
 - :mod:`~emsm_np.cpu.threads`: worker threads over fixed pieces (results do not
   depend on the thread count);

@@ -13,7 +13,7 @@ speed (a float64 sum over every value casts every value).
 """
 import numpy as np
 
-from ..functional.batch_norm import BatchNormCache, RunningStats, check_bn_backward, check_bn_inputs
+from ..functional.batch_norm import BatchNormCache, RunningStats, check_bn_backward
 from .threads import for_slices
 
 
@@ -33,7 +33,6 @@ def _channel_stat(a, b=None):
 
 def batch_norm_forward(x, gamma, beta, running_mean, running_var, train=True, momentum=0.1, eps=1e-5):
     """As :func:`emsm_np.functional.batch_norm.batch_norm_forward`, for NumPy arrays."""
-    momentum, eps = check_bn_inputs(x, gamma, beta, running_mean, running_var, train, momentum, eps)
     C = x.shape[1]
     m = x.size // C
     axes = (0,) + tuple(range(2, x.ndim))

@@ -59,7 +59,8 @@ from collections import namedtuple
 
 import numpy as np
 
-from ..functional.conv2d import check_conv2d_backward, check_conv2d_inputs
+from ..functional._inputs import pair
+from ..functional.conv2d import check_conv2d_backward
 from ..functional.im2col import col2im, im2col, output_size
 from . import conv2d_rows as rows
 from .threads import map_pieces, sum_in_order
@@ -82,9 +83,10 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
 
     Returns ``(out, cache)`` with a :class:`CpuConv2dCache` for :func:`conv2d_backward`.
     """
-    stride, padding, (Ho, Wo) = check_conv2d_inputs(x, weight, bias, stride, padding)
+    stride, padding = pair(stride), pair(padding)
     N, C, H, W = x.shape
     F, _, kh, kw = weight.shape
+    Ho, Wo = output_size(H, kh, stride[0], padding[0]), output_size(W, kw, stride[1], padding[1])
     w_mat = weight.transpose(0, 2, 3, 1).reshape(F, kh * kw * C)  # rows (i, j, c) like Col
     out = np.empty((N, F, Ho, Wo), dtype=np.result_type(x, weight))
     forward, _ = _choose_forward_and_dw(stride, (kh, kw), C)

@@ -19,8 +19,9 @@ from collections import namedtuple
 
 import numpy as np
 
-from .._checks import check_same_device
-from ..functional.max_pool2d import check_max_pool2d_inputs
+from .._checks import check_like
+from ..functional._inputs import pair
+from ..functional.im2col import output_size
 from .threads import for_slices
 
 PairsCache = namedtuple("PairsCache", ["right_won", "lower_won", "x_shape"])
@@ -35,11 +36,13 @@ def applies(kernel_size, stride, padding):
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     """As :func:`emsm_np.functional.max_pool2d.max_pool2d_forward`, for a NumPy ``x`` and
     2x2 windows at stride 2 without padding. Returns ``(out, PairsCache)``."""
-    kernel_size, stride, padding, (Ho, Wo) = check_max_pool2d_inputs(x, kernel_size, stride, padding, ceil_mode)
+    kernel_size = pair(kernel_size)
+    stride, padding = (kernel_size if stride is None else pair(stride)), pair(padding)
     if not applies(kernel_size, stride, padding):
         raise ValueError(f"this route pools 2x2 windows at stride 2 without padding, got kernel_size "
                          f"{kernel_size}, stride {stride}, padding {padding}")
     N, C, H, W = x.shape
+    Ho, Wo = output_size(H, 2, 2, 0, ceil_mode), output_size(W, 2, 2, 0, ceil_mode)
     if (H, W) != (2 * Ho, 2 * Wo):
         if 2 * Ho <= H and 2 * Wo <= W:  # floor mode: the last row/column is in no window
             x = x[:, :, : 2 * Ho, : 2 * Wo]
@@ -66,10 +69,8 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
 def max_pool2d_backward(dout, cache):
     """As :func:`emsm_np.functional.max_pool2d.max_pool2d_backward`, for a :class:`PairsCache`."""
     right_won, lower_won, x_shape = cache
-    check_same_device(("dout", dout), ("x", lower_won))
+    check_like(dout, lower_won)
     N, C, Ho, Wo = lower_won.shape
-    if tuple(dout.shape) != (N, C, Ho, Wo):
-        raise ValueError(f"dout must have the forward output's shape {(N, C, Ho, Wo)}, got {tuple(dout.shape)}")
     dx = np.empty((N, C, 2 * Ho, 2 * Wo), dtype=dout.dtype)
 
     def part(s):

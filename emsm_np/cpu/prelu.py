@@ -10,13 +10,13 @@ worker threads (:mod:`emsm_np.cpu.threads`); each piece returns its part of
 """
 import numpy as np
 
-from ..functional.prelu import PReluCache, check_prelu_backward, check_prelu_inputs
+from ..functional.prelu import PReluCache, check_prelu_backward, slope_shape
 from .threads import for_batch, sum_in_order
 
 
 def prelu_forward(x, weight):
     """As :func:`emsm_np.functional.prelu.prelu_forward`, for NumPy arrays."""
-    slope = weight.reshape(check_prelu_inputs(x, weight))
+    slope = weight.reshape(slope_shape(x, weight))
     usual = bool(((weight >= 0) & (weight <= 1)).all())  # the usual slopes (PyTorch's init: 0.25)
     out, local_slope = np.empty_like(x), np.empty_like(x)
 

@@ -32,42 +32,19 @@ running statistics, and the caller decides where to keep them (the layer copies
 them into its buffers). The per-channel sums behind ``mu`` and ``var`` run over
 up to ~1e5 values: they are accumulated in float64 whatever x's dtype (only the
 (C,) results are cast back).
+
+This module computes and does not validate its forward inputs: :mod:`emsm_np.ops`
+(and the layers, which call it) checks them once, then picks this route or the
+fast CPU one. The backward checks its ``dout`` against the cache.
 """
 from collections import namedtuple
 
-from .._checks import check_array, check_float, check_like, check_same
+from .._checks import check_like
 from ..backend import get_array_module
 
 BatchNormCache = namedtuple("BatchNormCache", ["x_centered", "inv_std", "gamma", "axes", "train"])
 BatchNormCache.__doc__ = "x - mu (shape of x), 1/sqrt(var + eps) and gamma (C,), the reduced axes, the mode."
 RunningStats = namedtuple("RunningStats", ["mean", "var"])
-
-
-def check_bn_inputs(x, gamma, beta, running_mean, running_var, train, momentum, eps):
-    check_array("x", x)
-    if x.ndim < 2:
-        raise ValueError(f"x must be (N, C) or (N, C, H, W), got shape {tuple(x.shape)} ({x.ndim}-D)")
-    C = x.shape[1]
-    for name, a in (("gamma", gamma), ("beta", beta),
-                    ("running_mean", running_mean), ("running_var", running_var)):
-        check_array(name, a, ndim=1)
-        if a.shape != (C,):
-            raise ValueError(
-                f"{name} must have shape ({C},) to match the {C} channels of x "
-                f"(dim 1 of shape {tuple(x.shape)}), got {tuple(a.shape)}"
-            )
-    check_same(("x", x), ("gamma", gamma), ("beta", beta),
-               ("running_mean", running_mean), ("running_var", running_var))
-    if not isinstance(train, bool):
-        raise TypeError(f"train must be True or False, got {train!r}")
-    momentum = check_float("momentum", momentum, minimum=0.0, maximum=1.0)
-    eps = check_float("eps", eps, minimum=0.0, min_inclusive=False)
-    if train and x.size // C < 2:
-        raise ValueError(
-            f"batch norm in train mode needs more than 1 value per channel, got x of shape "
-            f"{tuple(x.shape)}; use a larger batch or train=False"
-        )
-    return momentum, eps
 
 
 def batch_norm_forward(x, gamma, beta, running_mean, running_var, train=True, momentum=0.1, eps=1e-5):
@@ -90,7 +67,6 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, train=True, mo
     running : RunningStats(mean, var), (C,) each: the updated running statistics
         in train mode (new arrays), the inputs unchanged in eval mode
     """
-    momentum, eps = check_bn_inputs(x, gamma, beta, running_mean, running_var, train, momentum, eps)
     xp = get_array_module(x)
     m = x.size // x.shape[1]
     axes = (0,) + tuple(range(2, x.ndim))

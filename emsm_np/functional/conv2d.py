@@ -24,46 +24,20 @@ would otherwise hold one per layer between its forward and backward passes.
 This is the route a reader follows and the one CuPy runs; on NumPy arrays the
 layers take the faster CPU routes of :mod:`emsm_np.cpu.conv2d` (the same sums
 in other orders, tested against this file).
+
+This module computes and does not validate its forward inputs: :mod:`emsm_np.ops`
+(and the layers, which call it) checks them once, then picks this route or the
+fast CPU one. The backward checks its ``dout`` against the cache.
 """
 from collections import namedtuple
 
-from .._checks import check_array, check_like, check_same
+from .._checks import check_like
 from ..backend import get_array_module
-from .im2col import as_pair, col2im, im2col, output_size
+from ._inputs import pair
+from .im2col import col2im, im2col, output_size
 
 Conv2dCache = namedtuple("Conv2dCache", ["x", "weight", "stride", "padding", "has_bias"])
 Conv2dCache.__doc__ = "The input x and weight (not copies), stride and padding pairs, whether there is a bias."
-
-
-def check_conv2d_inputs(x, weight, bias, stride, padding):
-    """Validate the arguments of a convolution; return ``(stride, padding, (Ho, Wo))``."""
-    stride = as_pair("stride", stride, 1)
-    padding = as_pair("padding", padding, 0)
-    check_array("x", x, ndim=4)
-    check_array("weight", weight, ndim=4)
-    if x.shape[1] != weight.shape[1]:
-        raise ValueError(
-            f"x has {x.shape[1]} channels (shape {tuple(x.shape)}) but weight expects "
-            f"{weight.shape[1]} (shape {tuple(weight.shape)}); they must match"
-        )
-    if bias is not None:
-        check_array("bias", bias, ndim=1)
-        if bias.shape[0] != weight.shape[0]:
-            raise ValueError(
-                f"bias must have shape ({weight.shape[0]},) to match weight's out "
-                f"channels, got {tuple(bias.shape)}"
-            )
-    # One device and one dtype: NumPy would silently promote float32 x with a
-    # float64 weight to a float64 output.
-    check_same(("x", x), ("weight", weight), ("bias", bias))
-    (H, W), (kh, kw) = x.shape[2:], weight.shape[2:]
-    if H + 2 * padding[0] < kh or W + 2 * padding[1] < kw:
-        raise ValueError(
-            f"x's spatial size {(H, W)} with padding {padding} gives "
-            f"{(H + 2 * padding[0], W + 2 * padding[1])}, smaller than the kernel {(kh, kw)}"
-        )
-    out_size = (output_size(H, kh, stride[0], padding[0]), output_size(W, kw, stride[1], padding[1]))
-    return stride, padding, out_size
 
 
 def _col(x, kernel_size, stride, padding, out_size):
@@ -92,9 +66,10 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
     cache : Conv2dCache, for :func:`conv2d_backward` (holds ``x`` itself, not a
         copy: do not modify ``x`` in place before the backward pass)
     """
-    stride, padding, (Ho, Wo) = check_conv2d_inputs(x, weight, bias, stride, padding)
     xp = get_array_module(x)
-    N, F, (kh, kw) = x.shape[0], weight.shape[0], weight.shape[2:]
+    stride, padding = pair(stride), pair(padding)
+    (N, _, H, W), (F, _, kh, kw) = x.shape, weight.shape
+    Ho, Wo = output_size(H, kh, stride[0], padding[0]), output_size(W, kw, stride[1], padding[1])
     w_mat = weight.transpose(0, 2, 3, 1).reshape(F, -1)  # rows (i, j, c), like Col
     out = w_mat @ _col(x, (kh, kw), stride, padding, (Ho, Wo))  # (F, N*Ho*Wo)
     out = out.reshape(F, N, Ho, Wo).transpose(1, 0, 2, 3)

@@ -36,45 +36,21 @@ sums ``dcol`` back onto the input.
 This is the route a reader follows and the one CuPy runs; on NumPy arrays the
 2x2 windows at stride 2 of every network here take the faster route of
 :mod:`emsm_np.cpu.max_pool2d` (tested against this file).
+
+This module computes and does not validate its forward inputs: :mod:`emsm_np.ops`
+(and the layers, which call it) checks them once, then picks this route or the
+fast CPU one. The backward checks its ``dout`` against the cache.
 """
 from collections import namedtuple
 
-from .._checks import check_array, check_like
+from .._checks import check_like
 from ..backend import get_array_module
-from .im2col import as_pair, col2im, im2col, output_size
+from ._inputs import pair, pool_params  # noqa: F401  (pool_params: layers.MaxPool2d imports it from here)
+from .im2col import col2im, im2col, output_size
 
 MaxPool2dCache = namedtuple("MaxPool2dCache", ["winner", "x_shape", "kernel_size", "stride", "padding"])
 MaxPool2dCache.__doc__ = ("winner (N, C, Ho, Wo) int: the offset (i*kw + j) that won each window; "
                           "the input's shape and the window geometry (pairs).")
-
-
-def pool_params(kernel_size, stride, padding):
-    """Check and normalise pooling hyper-parameters to pairs (PyTorch's limits)."""
-    kernel_size = as_pair("kernel_size", kernel_size, 1)
-    stride = kernel_size if stride is None else as_pair("stride", stride, 1)
-    padding = as_pair("padding", padding, 0)
-    if padding[0] > kernel_size[0] // 2 or padding[1] > kernel_size[1] // 2:
-        raise ValueError(
-            f"padding must be at most half the kernel size {kernel_size} (so that every "
-            f"window covers a real input element), got {padding}"
-        )
-    return kernel_size, stride, padding
-
-
-def check_max_pool2d_inputs(x, kernel_size, stride, padding, ceil_mode):
-    """Validate; return ``(kernel_size, stride, padding, (Ho, Wo))`` as pairs."""
-    check_array("x", x, ndim=4)
-    if not isinstance(ceil_mode, bool):
-        raise TypeError(f"ceil_mode must be True or False, got {ceil_mode!r}")
-    kernel_size, stride, padding = pool_params(kernel_size, stride, padding)
-    (H, W), (kh, kw), (sy, sx), (ph, pw) = x.shape[2:], kernel_size, stride, padding
-    if H + 2 * ph < kh or W + 2 * pw < kw:
-        raise ValueError(
-            f"x's spatial size {(H, W)} with padding {padding} is smaller than the "
-            f"kernel {kernel_size}"
-        )
-    out_size = (output_size(H, kh, sy, ph, ceil_mode), output_size(W, kw, sx, pw, ceil_mode))
-    return kernel_size, stride, padding, out_size
 
 
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
@@ -93,9 +69,11 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     out : (N, C, Ho, Wo) array of ``x.dtype``
     cache : MaxPool2dCache (which offset won each window, and the geometry)
     """
-    kernel_size, stride, padding, (Ho, Wo) = check_max_pool2d_inputs(x, kernel_size, stride, padding, ceil_mode)
     xp = get_array_module(x)
-    (N, C), (kh, kw) = x.shape[:2], kernel_size
+    kernel_size = pair(kernel_size)
+    stride, padding = (kernel_size if stride is None else pair(stride)), pair(padding)
+    (N, C, H, W), (kh, kw), (sy, sx), (ph, pw) = x.shape, kernel_size, stride, padding
+    Ho, Wo = output_size(H, kh, sy, ph, ceil_mode), output_size(W, kw, sx, pw, ceil_mode)
     col = im2col(x, kernel_size, stride, padding, (Ho, Wo), pad_value=-xp.inf).reshape(kh * kw, N, C, Ho, Wo)
     winner = col.argmax(axis=0)  # the first maximum of each window (PyTorch's tie rule)
     out = col.max(axis=0)

@@ -13,10 +13,14 @@ and its derivatives, for an upstream gradient ``dout``::
 
 A per-channel slope ``a_c`` sums over the batch and spatial axes (all but 1);
 a single slope sums over everything.
+
+This module computes and does not validate its forward inputs: :mod:`emsm_np.ops`
+(and the layers, which call it) checks them once, then picks this route or the
+fast CPU one. The backward checks its ``dout`` against the cache.
 """
 from collections import namedtuple
 
-from .._checks import check_array, check_like, check_same
+from .._checks import check_like
 from ..backend import get_array_module
 
 PReluCache = namedtuple("PReluCache", ["x", "local_slope", "weight_shape"])
@@ -27,21 +31,7 @@ def slope_shape(x, weight):
     """Shape that broadcasts ``weight`` against ``x``: (1, C, 1, ..., 1), or all ones."""
     if weight.shape[0] == 1:
         return (1,) * x.ndim
-    if x.ndim < 2 or x.shape[1] != weight.shape[0]:
-        raise ValueError(
-            f"x must have {weight.shape[0]} channels (num_parameters) in dim 1, "
-            f"got shape {tuple(x.shape)}"
-        )
     return (1, weight.shape[0]) + (1,) * (x.ndim - 2)
-
-
-def check_prelu_inputs(x, weight):
-    check_array("x", x)
-    check_array("weight", weight, ndim=1)
-    if weight.shape[0] < 1:
-        raise ValueError("weight must hold at least one slope, got shape (0,)")
-    check_same(("x", x), ("weight", weight))
-    return slope_shape(x, weight)
 
 
 def prelu_forward(x, weight):
@@ -57,9 +47,8 @@ def prelu_forward(x, weight):
     out : array like ``x``
     cache : PReluCache for :func:`prelu_backward`
     """
-    shape = check_prelu_inputs(x, weight)
     xp = get_array_module(x)
-    local_slope = xp.where(x > 0, xp.ones((), dtype=x.dtype), weight.reshape(shape))
+    local_slope = xp.where(x > 0, xp.ones((), dtype=x.dtype), weight.reshape(slope_shape(x, weight)))
     return x * local_slope, PReluCache(x, local_slope, weight.shape)
 
 

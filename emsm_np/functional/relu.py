@@ -7,10 +7,15 @@ Forward and its local derivative::
 
 The derivative at exactly ``x = 0`` is taken as 0 (PyTorch's choice); finite
 differences disagree there, so gradient checks keep inputs away from 0.
+
+This module computes and does not validate its forward inputs: :mod:`emsm_np.ops`
+(and the layers, which call it) checks them once, then picks this route or the
+fast CPU one. The backward checks its ``dout`` against the cache.
 """
 from collections import namedtuple
 
-from .._checks import check_array, check_like
+from .._checks import check_like
+from ..backend import get_array_module
 
 ReluCache = namedtuple("ReluCache", ["positive"])
 ReluCache.__doc__ = "The boolean mask ``x > 0`` (shape of x): where the gradient passes."
@@ -28,7 +33,7 @@ def relu_forward(x):
     out : array like ``x``
     cache : ReluCache
     """
-    xp = check_array("x", x)
+    xp = get_array_module(x)
     return xp.maximum(x, 0), ReluCache(x > 0)
 
 
