@@ -136,6 +136,8 @@ def test_em_softmax_forward_defaults_to_the_plain_softmax_loss_of_each_classifie
     (lambda x, W: ensemble_logits(x, W[0]), "W must be 3-D"),
     (lambda x, W: diversity(W[0]), "W must be 3-D"),
     (lambda x, W: diversity(W.tolist()), "W must be a NumPy or CuPy array, got list"),
+    (lambda x, W: weak_logits(x[0], W), "^x must be 2-D"),
+    (lambda x, W: ensemble_logits(x.tolist(), W), "^x must be a NumPy or CuPy array, got list"),
 ])
 def test_logits_and_diversity_refuse_bad_arguments_naming_them(call, message):
     x, W, _ = make(np)

@@ -162,3 +162,17 @@ def test_sgd_rejects_hyperparameters_out_of_range_naming_them(kwargs, message):
     params = {"w": np.zeros(3)}
     with pytest.raises(ValueError, match=message):
         SGD(params, {"w": np.zeros(3)}, **kwargs)
+
+
+def test_sgds_defaults_are_the_papers_recipe():
+    """lr 0.1, momentum 0.9, weight decay 5e-4 (Sec. 4.3), when none is given."""
+    opt = SGD({"w": np.zeros(2)}, {"w": np.zeros(2)})
+    assert (opt.lr, opt.momentum, opt.weight_decay) == (0.1, 0.9, 5e-4)
+
+
+def test_sgd_refuses_an_object_with_params_but_no_grads():
+    class ParamsOnly:
+        params = {"w": np.zeros(2)}
+
+    with pytest.raises(TypeError, match="SGD needs a model"):
+        SGD(ParamsOnly())

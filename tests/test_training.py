@@ -198,6 +198,8 @@ def test_checkpoint_is_atomic_and_corruption_names_the_file(tmp_path):
         ({"loss": "m-softmax", "ensemble": 2}, r"--loss m-softmax uses one classifier"),
         ({"hsic_gradient": "half"}, r"hsic_gradient must be one of 'exact', 'paper'; got 'half'"),
         ({"device": "tpu"}, r"device must be one of 'cpu', 'gpu'"),
+        ({"feature_dim": 0}, r"feature_dim must be >= 1, got 0"),
+        ({"eval_every": 0}, r"eval_every must be >= 1, got 0"),
     ],
 )
 def test_bad_configurations_are_rejected_naming_the_option(kw, message):
@@ -478,3 +480,36 @@ def test_dropout_changes_training_and_its_masks_come_from_the_seed(tmp_path):
     assert not all(np.array_equal(a[k], b[k]) for k in a)   # the masks act
     assert all(np.array_equal(b[k], c[k]) for k in b)       # the same masks for the same seed
     assert drop[0]["test_accuracy"] == drop[1]["test_accuracy"] and plain["status"] == "ok"
+
+
+def test_an_unresolved_config_round_trips_through_json():
+    """config.json may hold a config before resolution (milestones still None: the schedule's)."""
+    cfg = TrainConfig(max_iter=50)
+    assert cfg.milestones is None
+    back = TrainConfig.from_json(cfg.to_json())
+    assert back.milestones is None and back.resolved().milestones == cfg.resolved().milestones
+
+
+def test_a_new_run_may_go_into_an_existing_empty_folder_and_lists_its_plots(tmp_path):
+    (tmp_path / "r").mkdir()
+    summary = train(small_config(max_iter=2, eval_every=2, milestones=()), tmp_path / "r",
+                    dataset=toy_digits(n_train=64, n_test=32), progress=False, log=lambda m: None)
+    assert sorted(os.path.basename(p) for p in summary["plots"]) == ["accuracy.png", "loss.png"]
+
+
+def test_every_training_batch_is_full_also_at_the_end_of_an_epoch(tmp_path, monkeypatch):
+    """70 images, batches of 32: two full batches an epoch, the last 6 images left for the next
+    epoch's shuffle (drop_last), never a batch of 6 with another batch size's statistics."""
+    import emsm_np.training.loop as loop
+
+    sizes = []
+    original = loop._step
+
+    def record(net, opt, xb, yb, it):
+        sizes.append(len(yb))
+        return original(net, opt, xb, yb, it)
+
+    monkeypatch.setattr(loop, "_step", record)
+    train(small_config(max_iter=5, eval_every=5, milestones=()), tmp_path / "r",
+          dataset=toy_digits(n_train=70, n_test=32), progress=False, log=lambda m: None)
+    assert sizes == [32] * 5
