@@ -31,14 +31,14 @@ import os
 import numpy as np
 
 from . import cpu
-from .functional import batch_norm, conv2d, linear, max_pool2d, prelu, relu
-from .functional._inputs import (check_bn_inputs, check_conv2d_inputs, check_linear_inputs,
+from .functional import batch_norm, conv2d, dropout, linear, max_pool2d, prelu, relu
+from .functional._inputs import (check_bn_inputs, check_conv2d_inputs, check_dropout_inputs, check_linear_inputs,
                                  check_max_pool2d_inputs, check_prelu_inputs, check_relu_inputs, pool_params)
 
 __all__ = ["fast_routes_enabled", "set_fast_routes", "reference_routes", "relu_forward", "relu_backward",
            "prelu_forward", "prelu_backward", "linear_forward", "linear_backward", "batch_norm_forward",
            "batch_norm_backward", "conv2d_forward", "conv2d_backward", "max_pool2d_forward",
-           "max_pool2d_backward"]
+           "max_pool2d_backward", "dropout_forward", "dropout_backward"]
 
 _state = {"fast": os.environ.get("EMSM_REFERENCE", "") not in ("1", "true", "yes")}
 
@@ -69,6 +69,15 @@ def reference_routes():
 def _on_cpu(*arrays):
     """Fast routes on, and every given array a NumPy array."""
     return _state["fast"] and all(isinstance(a, np.ndarray) for a in arrays if a is not None)
+
+
+def dropout_forward(x, mask, p):
+    p = check_dropout_inputs(x, mask, p)
+    return dropout.dropout_forward(x, mask, p)  # one route: an elementwise product
+
+
+def dropout_backward(dout, cache):
+    return dropout.dropout_backward(dout, cache)
 
 
 def relu_forward(x):

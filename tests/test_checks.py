@@ -108,7 +108,7 @@ DEVICE_MIXES = {
     "prelu forward": (lambda c, g: ops.prelu_forward(a64(2, 3), g(np.full(3, 0.25))), "x", "weight"),
     "batch_norm forward": (lambda c, g: ops.batch_norm_forward(a64(4, 3), np.ones(3), g(np.zeros(3)),
                                                            np.zeros(3), np.ones(3)), "x", "beta"),
-    "dropout forward": (lambda c, g: dropout_forward(a64(2, 3), g(np.ones((2, 3), bool)), 0.5), "x", "mask"),
+    "dropout forward": (lambda c, g: ops.dropout_forward(a64(2, 3), g(np.ones((2, 3), bool)), 0.5), "x", "mask"),
     "hinge_loss labels": (lambda c, g: hinge_loss(a64(3, 4), a64(4, 5), g(np.array([0, 1, 2]))), "x", "y"),
     "em_softmax_loss": (lambda c, g: em_softmax_loss(a64(4, 3), g(a64(2, 3, 5)), np.array([0, 1, 2, 3])), "x", "W"),
     "em_softmax_loss labels": (lambda c, g: em_softmax_loss(a64(4, 3), a64(2, 3, 5), g(np.array([0, 1, 2, 3]))),

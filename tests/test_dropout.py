@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from emsm_np import ops
 from emsm_np.backend import asnumpy
 from emsm_np.functional.dropout import dropout_backward, dropout_forward, dropout_mask
 from emsm_np.gradcheck import SMOOTH, assert_gradients
@@ -87,9 +88,11 @@ def test_dropout_rejects_p_outside_zero_one(p, exc, message):
         Dropout(p)
 
 
-def test_dropout_forward_rejects_a_mask_of_the_wrong_shape():
+def test_dropout_op_rejects_a_mask_of_the_wrong_shape_and_a_bad_p():
     with pytest.raises(ValueError, match=r"mask must have the shape of x \(2, 3\), got \(3, 2\)"):
-        dropout_forward(np.ones((2, 3)), np.ones((3, 2), dtype=bool), 0.5)
+        ops.dropout_forward(np.ones((2, 3)), np.ones((3, 2), dtype=bool), 0.5)
+    with pytest.raises(ValueError, match=r"p must be in \[0, 1\)"):
+        ops.dropout_forward(np.ones((2, 3)), np.ones((2, 3), dtype=bool), 1.0)
 
 
 def test_dropout_rejects_non_array_input():
@@ -136,10 +139,10 @@ def test_assigning_rng_replaces_the_generator():
 
 @pytest.mark.parametrize("call, exc, message", [
     (lambda: dropout_mask([[1.0]], 0.5), TypeError, r"^x must be a NumPy or CuPy array, got list$"),
-    (lambda: dropout_forward([[1.0]], np.ones((1, 1), bool), 0.5), TypeError, r"^x must be a NumPy or CuPy array"),
-    (lambda: dropout_forward(np.ones((1, 1)), [[True]], 0.5), TypeError, r"^mask must be a NumPy or CuPy array"),
+    (lambda: ops.dropout_forward([[1.0]], np.ones((1, 1), bool), 0.5), TypeError, r"^x must be a NumPy or CuPy array"),
+    (lambda: ops.dropout_forward(np.ones((1, 1)), [[True]], 0.5), TypeError, r"^mask must be a NumPy or CuPy array"),
 ])
-def test_dropout_functions_reject_bad_input_naming_the_argument(call, exc, message):
+def test_dropout_mask_and_op_reject_bad_input_naming_the_argument(call, exc, message):
     with pytest.raises(exc, match=message):
         call()
 

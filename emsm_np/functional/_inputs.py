@@ -9,10 +9,11 @@ no fast route and keeps its checks in :mod:`emsm_np.functional.dropout`.
 """
 import numbers
 
-from .._checks import check_array, check_float, check_same
+from .._checks import check_array, check_float, check_same, check_same_device
 from .im2col import as_pair
 
 __all__ = ["check_linear_inputs", "check_relu_inputs", "check_prelu_inputs", "check_bn_inputs",
+           "check_drop_probability", "check_dropout_inputs",
            "check_conv2d_inputs", "pool_params", "check_max_pool2d_inputs", "pair"]
 
 
@@ -137,3 +138,22 @@ def check_max_pool2d_inputs(x, kernel_size, stride, padding, ceil_mode):
 def pair(value):
     """``value`` (an int, or a pair already) as a pair; unchecked: the checks above run first."""
     return (value, value) if isinstance(value, numbers.Integral) else tuple(value)
+
+
+def check_drop_probability(p):
+    """``p`` as a float in [0, 1), or a ValueError/TypeError naming it."""
+    p = check_float("p", p, minimum=0.0)
+    if p >= 1.0:
+        raise ValueError(f"p must be in [0, 1) (the probability of dropping an entry), got {p}")
+    return p
+
+
+def check_dropout_inputs(x, mask, p):
+    """Dropout's forward inputs: ``x`` and a ``mask`` of its shape on its device; ``p`` in [0, 1)."""
+    check_array("x", x)
+    check_array("mask", mask, floating=False)
+    p = check_drop_probability(p)
+    if tuple(mask.shape) != tuple(x.shape):
+        raise ValueError(f"mask must have the shape of x {tuple(x.shape)}, got {tuple(mask.shape)}")
+    check_same_device(("x", x), ("mask", mask))
+    return p

@@ -8,22 +8,18 @@ Each entry is kept with probability ``1 - p``; kept entries are scaled by
 
 The forward takes ``mask`` as an argument, so it is a deterministic function of
 its inputs and can be gradient-checked; :func:`dropout_mask` draws one.
+
+The forward does not check its inputs: :func:`emsm_np.ops.dropout_forward` does, once
+(``functional/_inputs.py``); the backward checks ``dout`` against the mask (``check_like``).
 """
 from collections import namedtuple
 
 import numpy as np
 
-from .._checks import check_array, check_float, check_like, check_same_device
+from .._checks import check_array, check_like
+from ._inputs import check_drop_probability
 
 DropoutCache = namedtuple("DropoutCache", ["mask", "scale"])
-
-
-def check_drop_probability(p):
-    """``p`` as a float in [0, 1), or a ValueError/TypeError naming it."""
-    p = check_float("p", p, minimum=0.0)
-    if p >= 1.0:
-        raise ValueError(f"p must be in [0, 1) (the probability of dropping an entry), got {p}")
-    return p
 
 
 def dropout_mask(x, p, rng=None):
@@ -64,12 +60,6 @@ def dropout_forward(x, mask, p):
     out : array like ``x``
     cache : DropoutCache
     """
-    check_array("x", x)
-    check_array("mask", mask, floating=False)
-    p = check_drop_probability(p)
-    if tuple(mask.shape) != tuple(x.shape):
-        raise ValueError(f"mask must have the shape of x {tuple(x.shape)}, got {tuple(mask.shape)}")
-    check_same_device(("x", x), ("mask", mask))
     scale = 1.0 / (1.0 - p)
     out = x * mask.astype(x.dtype) * x.dtype.type(scale)
     return out, DropoutCache(mask, scale)

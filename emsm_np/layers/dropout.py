@@ -3,7 +3,9 @@ import numpy as np
 
 from .._checks import check_array
 from ..backend import get_array_module
-from ..functional.dropout import check_drop_probability, dropout_backward, dropout_forward, dropout_mask
+from ..functional._inputs import check_drop_probability
+from ..functional.dropout import dropout_mask
+from ..ops import dropout_backward, dropout_forward
 from .base import Layer, default_rng
 
 
