@@ -486,3 +486,57 @@ def test_run_with_double_runs_emsm_on_the_gpu(tmp_path):
     refused = subprocess.run([sys.executable, "-m", "emsm_np.testing.run_with_double", "no-such-command"],
                              capture_output=True, text=True, env=env, timeout=120)
     assert refused.returncode == 2 and "is not a file, nor a command" in refused.stderr
+
+
+# --------------------------------------------------------------------------- cupy.fuse
+
+def test_a_fused_call_is_one_operation_however_many_elementwise_steps(a):
+    @cp.fuse(kernel_name="scaled_where")
+    def f(x, y, s):
+        return cp.where(x > 2, x * s + y, (y - x).astype(x.dtype))
+
+    b = a * 2.0
+    with cp.counting() as c:
+        out = f(a, b, 0.5)
+    assert c.operations == 1 and c.transfers == 0 and c.uploads == 0
+    expected = np.where(a.get() > 2, a.get() * 0.5 + b.get(), b.get() - a.get())
+    assert type(out) is cp.ndarray and out.dtype == np.float32
+    np.testing.assert_array_equal(out.get(), expected)
+
+
+def test_a_fused_function_updates_its_arguments_in_place_as_cupys_fusion_does(a):
+    @cp.fuse()
+    def momentum(w, v, g, lr, mu):
+        v *= mu
+        v += g
+        w -= lr * v
+
+    w, v, g = a.copy(), a * 0.0 + 1.0, a * 0.1
+    with cp.counting() as c:
+        assert momentum(w, v, g, 0.5, 0.9) is None
+    assert c.operations == 1
+    np.testing.assert_allclose(v.get(), 0.9 + 0.1 * a.get(), rtol=1e-6)
+    np.testing.assert_allclose(w.get(), a.get() - 0.5 * (0.9 + 0.1 * a.get()), rtol=1e-6)
+
+
+def test_a_fused_function_on_host_arrays_is_the_plain_python_function(host):
+    f = cp.fuse(lambda x: x * 2 + 1)
+    out = f(host)
+    assert type(out) is np.ndarray and out.tolist() == (host * 2 + 1).tolist()
+
+
+@pytest.mark.parametrize("body", [
+    lambda x: x.sum(),          # a reduction: emsm_np keeps them out of fused functions
+    lambda x: cp.add.reduce(x),
+    lambda x: x[0] + 1,         # indexing
+    lambda x: float(x[0, 0]),   # a transfer
+    lambda x: cp.matmul(x, x.T),  # not elementwise
+])
+def test_what_is_not_an_elementwise_chain_is_refused_inside_fuse(a, body):
+    with pytest.raises(TypeError, match="fused function"):
+        cp.fuse(body)(a)
+
+
+def test_a_host_array_beside_a_device_array_is_refused_by_fuse(a, host):
+    with pytest.raises(TypeError, match="Unsupported type"):
+        cp.fuse(lambda x, y: x + y)(a, host)

@@ -46,10 +46,7 @@ from .._checks import (
     check_same,
 )
 from ..functional.hsic import hsic_diversity_backward, hsic_diversity_forward
-from ..functional.margin_cross_entropy import (
-    margin_cross_entropy_backward,
-    margin_cross_entropy_forward,
-)
+from ..ops import weak_cross_entropy_backward, weak_cross_entropy_forward
 from ..functional.normalize import NORMALIZE_MODES, normalize_backward, normalize_forward
 
 __all__ = [
@@ -132,28 +129,24 @@ def em_softmax_forward(x, W, y, margin=0.0, lam=0.0, normalize="column", hsic_gr
     loss : 0-d array, ``sum_v CE_v + lam * D``
     terms : dict of the loss's parts on x's device: ``"ce"`` (V,) the cross-entropy
         of each weak classifier, ``"diversity"`` the HSIC term D (0-d)
-    cache : tuple ``(x, W, ce_caches, ncache, hcache, lam, hsic_gradient)``: the
-        inputs, one margin cross-entropy cache per weak classifier (its softmax
-        probabilities (n, K) and labels), the normalisation and HSIC caches (None
+    cache : tuple ``(x, W, ce_cache, ncache, hcache, lam, hsic_gradient)``: the
+        inputs, the margin cross-entropies' cache (their softmax probabilities and
+        the labels; :func:`emsm_np.ops.weak_cross_entropy_forward`), the normalisation
+        and HSIC caches (None
         for V = 1), lam, and which HSIC gradient the backward takes ("exact" or
         "paper"; it does not change the loss)
     """
     V = W.shape[0]
     xp = get_array_module(x, W)
     Z = xp.matmul(x[None], W)  # z_v = x W_v for every v: (V, n, K), one batched GEMM
-    ce_caches, ce = [], []
-    for v in range(V):  # V is small (1-4): the ensemble, not a hot loop
-        loss_v, c = margin_cross_entropy_forward(Z[v], y, margin)  # Eq. 4
-        ce.append(loss_v)
-        ce_caches.append(c)
-    ce = xp.stack(ce)
+    ce, ce_cache = weak_cross_entropy_forward(Z, y, margin)  # Eq. 4 for each v: (V,)
     if V > 1:
         W_hat, ncache = normalize_forward(W, normalize)
         D, hcache = hsic_diversity_forward(W_hat)  # Eq. 6
     else:  # a single classifier has no pair to be diverse from
         D, ncache, hcache = xp.zeros((), W.dtype), None, None
     loss = ce.sum() + lam * D  # Eq. 8
-    cache = (x, W, ce_caches, ncache, hcache, lam, hsic_gradient)
+    cache = (x, W, ce_cache, ncache, hcache, lam, hsic_gradient)
     return loss, {"ce": ce, "diversity": D}, cache
 
 
@@ -172,9 +165,9 @@ def em_softmax_backward(dloss, cache):
         normalisation: ``J_v^T (4 W^_v M_v)`` ("exact", the derivative of the loss) or
         ``J_v^T (W^_v M_v)`` ("paper", as the paper states it)
     """
-    x, W, ce_caches, ncache, hcache, lam, hsic_gradient = cache
+    x, W, ce_cache, ncache, hcache, lam, hsic_gradient = cache
     xp = get_array_module(x, W)
-    dZ = xp.stack([margin_cross_entropy_backward(dloss, c) for c in ce_caches])  # (V, n, K)
+    dZ = weak_cross_entropy_backward(dloss, ce_cache)  # (V, n, K): (p~_v - Y) / n for each v
     dx = xp.matmul(dZ, W.transpose(0, 2, 1)).sum(axis=0)  # Eq. 9: sum_v dZ_v W_v^T
     dW = xp.matmul(x.T[None], dZ)  # x^T dZ_v for each v
     if hcache is not None and lam > 0:

@@ -49,7 +49,9 @@ to the transfers it needs:
   ``a.set()``, host arrays used as indices or assigned through one.
 * operations, a proxy for kernel launches: every ufunc call and operator, and
   every function or method that makes a new array or writes in place; views
-  (reshape, transpose, slicing) cost no kernel and are not counted.
+  (reshape, transpose, slicing) cost no kernel and are not counted. A call of a
+  function made by :func:`fuse` is one operation, as on the GPU, where CuPy
+  compiles its chain of elementwise steps into one kernel.
 * syncs: ``cupy.cuda.Device().synchronize()``.
 
 What it is not: a GPU, CuPy's random numbers (``RandomState.random_sample``
@@ -120,6 +122,8 @@ _PASS_THROUGH = (_os.path.dirname(_os.path.abspath(__file__)) + _os.sep,
 
 
 def _tally(field):
+    if field == "operations" and _fusing:
+        return  # inside cupy.fuse: the fused call counts as one operation (see fuse)
     for c in (_totals, *_blocks):
         setattr(c, field, getattr(c, field) + 1)
 
@@ -250,6 +254,8 @@ def _makes_new_array(result, seen):
 def _apply(func, args, kwargs, in_place=False):
     """Call a NumPy function on the double's arrays: inputs unwrapped (host arrays refused), outputs
     wrapped, one operation counted if it made a new array or wrote in place."""
+    if _fusing and getattr(func, "__name__", "") not in _FUSABLE:
+        _not_while_fusing(getattr(func, "__name__", repr(func)))
     seen = {}
     result = func(*_unwrap(args, seen), **_unwrap(kwargs, seen))
     if in_place or kwargs.get("out") is not None or _makes_new_array(result, seen):
@@ -374,6 +380,7 @@ class ndarray:
     # -- explicit transfers -------------------------------------------------
 
     def _to_host(self, kind):
+        _not_while_fusing(kind)
         _transfer(kind)
         return self._a
 
@@ -520,6 +527,7 @@ class ndarray:
     # -- indexing ----------------------------------------------------------------
 
     def __getitem__(self, key):
+        _not_while_fusing("indexing")
         index, uploads, mask, _ = _index(key)
         if uploads:
             _tally("uploads")
@@ -533,6 +541,7 @@ class ndarray:
         return ndarray._of(result)
 
     def __setitem__(self, key, value):
+        _not_while_fusing("assignment through an index")
         index, uploads, _, advanced = _index(key)
         if advanced and not isinstance(value, ndarray) and not _is_scalar(value):
             uploads = True  # CuPy copies values assigned through an array index to the device
@@ -664,11 +673,14 @@ class ufunc:
         return _wrap(result, seen)
 
     def __call__(self, *args, **kwargs):
+        if self._np.signature is not None:  # matmul: a generalised ufunc, not an elementwise step
+            _not_while_fusing(self.name)
         if len(args) > self.nin:  # outputs given by position
             args, kwargs = args[:self.nin], {**kwargs, "out": tuple(args[self.nin:])}
         return self._run(self._np, [_operand(a) for a in args], kwargs)
 
     def reduce(self, array, axis=0, dtype=None, out=None, keepdims=False, **kwargs):
+        _not_while_fusing(f"{self.name}.reduce")
         return self._run(self._np.reduce, [_operand(array), axis, dtype],
                          {"out": out, "keepdims": keepdims, **kwargs})
 
@@ -857,6 +869,69 @@ def _implement(name):
     if name in _DEVICE_BOOLS:
         return _on_device(_function(obj, name))
     return _function(obj, name)
+
+
+# ---------------------------------------------------------------------------
+# cupy.fuse: a chain of elementwise operations as one kernel
+# ---------------------------------------------------------------------------
+
+_fusing = []  # the fused functions being run (nested calls run inside the outer kernel)
+# What emsm_np's fused functions may do besides ufuncs and operators: CuPy's fusion also traces
+# reductions, but emsm_np keeps them out of fused functions (one reduction kernel each, outside).
+_FUSABLE = frozenset({"where", "astype", "copy"})
+
+
+def _not_while_fusing(what):
+    if _fusing:
+        raise TypeError(f"{what} inside the fused function {_fusing[-1]!r}: cupy.fuse compiles a chain of "
+                        "elementwise operations (ufuncs, operators, where, astype) into one kernel, "
+                        "and emsm_np fuses nothing else")
+
+
+class _Fusion:
+    """What ``cupy.fuse`` returns: the Python function, run as one kernel on device arrays.
+
+    As CuPy's ``Fusion.__call__``: with no device array among the arguments, it is the plain
+    Python function (NumPy arrays and scalars in, NumPy out); with one, every argument must be
+    a device array or a scalar, and the call is one kernel: one operation, however many
+    elementwise steps the function takes. In-place updates of arguments (``v *= m``) are
+    kept, as CuPy's fusion keeps them. Indexing, transfers and non-elementwise functions
+    inside raise ``TypeError``.
+    """
+
+    def __init__(self, func, kernel_name=None):
+        self.func, self.name = func, kernel_name or func.__name__
+        self.__name__ = self.__qualname__ = getattr(func, "__name__", "fusion")
+        self.__doc__ = func.__doc__
+
+    def __repr__(self):
+        return f"<Fusion '{self.name}'>"
+
+    def __call__(self, *args):
+        if not any(isinstance(a, ndarray) for a in args):
+            return self.func(*args)
+        for a in args:
+            if not (isinstance(a, ndarray) or _is_scalar(a)):
+                raise TypeError(f"Unsupported type {type(a)}")
+        _fusing.append(self.name)
+        try:
+            result = self.func(*args)
+        finally:
+            _fusing.pop()
+        _tally("operations")
+        return result
+
+
+def fuse(*args, **kwargs):
+    """``cupy.fuse``: as ``@fuse``, ``@fuse()`` or ``@fuse(kernel_name=...)`` (see :class:`_Fusion`)."""
+    if len(args) == 1 and callable(args[0]) and not kwargs:
+        return _Fusion(args[0])
+    if args:
+        raise TypeError("fuse() takes a function, or keyword arguments only")
+    unknown = set(kwargs) - {"kernel_name"}
+    if unknown:
+        raise TypeError(f"fuse() got unexpected keyword arguments {sorted(unknown)}")
+    return lambda func: _Fusion(func, kwargs.get("kernel_name"))
 
 
 # ---------------------------------------------------------------------------
