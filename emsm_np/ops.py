@@ -23,7 +23,9 @@ validate. The routing:
 
 A backward pass goes where its forward went: the routes with a cache of their
 own are recognised by it; the others share the reference's cache and follow
-their arrays.
+their arrays. The backward of an operation with parameters takes ``out``, the
+arrays where the layer keeps its gradients: the fast GPU routes write them there
+(no copy: a launch saved per parameter), the others' results are copied there.
 
 Switch the fast routes off to step through the reference, on either device:
 ``EMSM_REFERENCE=1`` in the environment, :func:`set_fast_routes` (False), or
@@ -82,6 +84,17 @@ def _on_gpu(*arrays):
     return _state["fast"] and get_array_module(*arrays) is not np
 
 
+def _into(out, grads):
+    """The parameter gradients ``grads`` in ``out``'s arrays where given: copied there, unless a route
+    wrote them there already. ``out`` None: ``grads`` as computed."""
+    if out is None:
+        return tuple(grads)
+    for o, g in zip(out, grads):
+        if o is not None and g is not None and g is not o:
+            o[...] = g
+    return tuple(g if o is None or g is None else o for o, g in zip(out, grads))
+
+
 def _route(cpu_route, gpu_route, reference, *arrays):
     """The fast CPU route for NumPy arrays, the fast GPU route for CuPy arrays, else the reference."""
     if _on_cpu(*arrays):
@@ -114,10 +127,11 @@ def prelu_forward(x, weight):
     return _route(cpu.prelu, gpu.prelu, prelu, x, weight).prelu_forward(x, weight)
 
 
-def prelu_backward(dout, cache):
+def prelu_backward(dout, cache, out=None):
     if isinstance(cache, gpu.prelu.GpuPReluCache):
-        return gpu.prelu.prelu_backward(dout, cache)
-    return (cpu.prelu if _on_cpu(dout, cache.x) else prelu).prelu_backward(dout, cache)
+        return gpu.prelu.prelu_backward(dout, cache, out)
+    dx, dweight = (cpu.prelu if _on_cpu(dout, cache.x) else prelu).prelu_backward(dout, cache)
+    return (dx,) + _into(out, (dweight,))
 
 
 def linear_forward(x, weight, bias=None):
@@ -125,8 +139,11 @@ def linear_forward(x, weight, bias=None):
     return (cpu.linear if _on_cpu(x, weight, bias) else linear).linear_forward(x, weight, bias)
 
 
-def linear_backward(dout, cache):
-    return (cpu.linear if _on_cpu(dout, cache.x) else linear).linear_backward(dout, cache)
+def linear_backward(dout, cache, out=None):
+    if _on_gpu(dout, cache.x):
+        return gpu.linear.linear_backward(dout, cache, out)
+    dx, dweight, dbias = (cpu.linear if _on_cpu(dout, cache.x) else linear).linear_backward(dout, cache)
+    return (dx,) + _into(out, (dweight, dbias))
 
 
 def batch_norm_forward(x, gamma, beta, running_mean, running_var, train=True, momentum=0.1, eps=1e-5):
@@ -135,9 +152,12 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, train=True, mo
     return route.batch_norm_forward(x, gamma, beta, running_mean, running_var, train, momentum, eps)
 
 
-def batch_norm_backward(dout, cache):  # all three routes share the reference's cache
-    route = _route(cpu.batch_norm, gpu.batch_norm, batch_norm, dout, cache.x_centered)
-    return route.batch_norm_backward(dout, cache)
+def batch_norm_backward(dout, cache, out=None):  # all three routes share the reference's cache
+    if _on_gpu(dout, cache.x_centered):
+        return gpu.batch_norm.batch_norm_backward(dout, cache, out)
+    dx, dgamma, dbeta = (cpu.batch_norm if _on_cpu(dout, cache.x_centered) else batch_norm).batch_norm_backward(
+        dout, cache)
+    return (dx,) + _into(out, (dgamma, dbeta))
 
 
 def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
@@ -146,12 +166,12 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
     return route.conv2d_forward(x, weight, bias, stride, padding)
 
 
-def conv2d_backward(dout, cache, need_dx=True):
-    if isinstance(cache, cpu.conv2d.CpuConv2dCache):
-        return cpu.conv2d.conv2d_backward(dout, cache, need_dx)
+def conv2d_backward(dout, cache, need_dx=True, out=None):
     if isinstance(cache, gpu.conv2d.GpuConv2dCache):
-        return gpu.conv2d.conv2d_backward(dout, cache, need_dx)
-    return conv2d.conv2d_backward(dout, cache, need_dx)
+        return gpu.conv2d.conv2d_backward(dout, cache, need_dx, out)
+    route = cpu.conv2d if isinstance(cache, cpu.conv2d.CpuConv2dCache) else conv2d
+    dx, dweight, dbias = route.conv2d_backward(dout, cache, need_dx)
+    return (dx,) + _into(out, (dweight, dbias))
 
 
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):

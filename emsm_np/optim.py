@@ -8,7 +8,10 @@ The update is PyTorch's ``torch.optim.SGD`` (dampening 0, no Nesterov)::
 
 Parameters are updated in place, so the arrays that the layers compute with
 see the change. On the GPU, with the fast routes on (:mod:`emsm_np.ops`), the
-three lines are one fused kernel per parameter (:mod:`emsm_np.gpu.sgd`). The paper's recipe (Sec. 4.3): momentum 0.9, weight decay
+update of an optimiser built from a model is one fused kernel for all its
+parameters, which it lays out in flat buffers at the first step
+(:mod:`emsm_np.gpu.flat`: the model's arrays become views of them); built from
+two dicts, one fused kernel per parameter (:mod:`emsm_np.gpu.sgd`). The paper's recipe (Sec. 4.3): momentum 0.9, weight decay
 5e-4, learning rate 0.1 divided by 10 at given iterations. Which parameters
 the decay spares, the paper does not say; emsm_np follows the L-Softmax
 prototxts (none on batch-norm parameters and biases).
@@ -79,6 +82,7 @@ class SGD:
         if set(params) != set(grads):
             raise ValueError("params and grads must have the same keys")
         self.velocity = {}
+        self._flat = None  # the GPU's flat buffers (see _flat_step)
 
     @property
     def params(self):
@@ -97,6 +101,8 @@ class SGD:
                 f"params and grads must have the same keys; params only: {sorted(set(params) - set(grads))}, "
                 f"grads only: {sorted(set(grads) - set(params))}"
             )
+        if self._flat_step(params, grads):
+            return
         for name, w in params.items():
             g = grads[name]
             # Metadata only: a gradient left on another device would be an error in the update.
@@ -104,13 +110,31 @@ class SGD:
             decay = self.weight_decay if name not in self.no_decay else 0.0
             v = self._velocity_like(name, w)
             if ops.fast_routes_enabled() and device_of(w) == "gpu":
-                gpu.sgd.sgd_update(w, v, g, self.lr, self.momentum, decay)  # the lines below, one kernel
+                gpu.sgd.sgd_update(w, v, g, self.lr, self.momentum, decay)  # the three lines below
                 continue
             if decay:
                 g = g + decay * w
             v *= self.momentum
             v += g
             w -= self.lr * v
+
+    def _flat_step(self, params, grads):
+        """The GPU's fast route for an optimiser built from a model: the update of every parameter as one
+        kernel over flat buffers (:mod:`emsm_np.gpu.flat`), laid out at the first step and again whenever
+        the model stopped using them. False (nothing done) elsewhere."""
+        if self._model is None or not params or not ops.fast_routes_enabled():
+            return False
+        if not all(device_of(w) == "gpu" for w in params.values()):
+            return False
+        if self._flat is None or not self._flat.matches(params, grads, self.velocity):
+            for name, w in params.items():
+                check_same((f"params[{name!r}]", w), (f"grads[{name!r}]", grads[name]))
+                self._velocity_like(name, w)
+            self._flat = gpu.flat.flatten(self._model, self.velocity, self.weight_decay, self.no_decay)
+            if self._flat is None:  # parameters of several dtypes: one kernel each
+                return False
+        self._flat.step(self.lr, self.momentum)
+        return True
 
     def _velocity_like(self, name, w):
         """The velocity of ``name`` on ``w``'s device and in its dtype (zeros at first)."""

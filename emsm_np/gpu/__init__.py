@@ -18,9 +18,12 @@ inputs: :mod:`emsm_np.ops` checks them once before it dispatches.
 - :mod:`~emsm_np.gpu.max_pool2d`: 2x2 windows at stride 2 in one kernel each way;
 - :mod:`~emsm_np.gpu.batch_norm`, :mod:`~emsm_np.gpu.relu`, :mod:`~emsm_np.gpu.prelu`:
   the reference's formulas as fused kernels;
+- :mod:`~emsm_np.gpu.linear`: the backward, writing the parameters' gradients in place;
 - :mod:`~emsm_np.gpu.margin_cross_entropy`: Eq. 4 for all weak classifiers at once;
-- :mod:`~emsm_np.gpu.sgd`: the momentum SGD update of a parameter as one kernel.
+- :mod:`~emsm_np.gpu.sgd`: the momentum SGD update of a parameter as one kernel;
+- :mod:`~emsm_np.gpu.flat`: a model's parameters, gradients and velocities as views of
+  flat buffers, and the update of all of them as one kernel.
 """
-from . import batch_norm, conv2d, fuse, margin_cross_entropy, max_pool2d, prelu, relu, sgd
+from . import batch_norm, conv2d, flat, fuse, linear, margin_cross_entropy, max_pool2d, prelu, relu, sgd
 
-__all__ = ["fuse", "conv2d", "max_pool2d", "batch_norm", "relu", "prelu", "sgd", "margin_cross_entropy"]
+__all__ = ["fuse", "conv2d", "max_pool2d", "batch_norm", "relu", "prelu", "sgd", "flat", "margin_cross_entropy", "linear"]

@@ -112,16 +112,18 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, train=True, mo
     return out, BatchNormCache(x_c, inv_std, gamma, axes, train), running
 
 
-def batch_norm_backward(dout, cache):
+def batch_norm_backward(dout, cache, out=None):
     """As :func:`emsm_np.functional.batch_norm.batch_norm_backward`, for CuPy arrays:
-    ``(dx like x, dgamma (C,), dbeta (C,))``."""
+    ``(dx like x, dgamma (C,), dbeta (C,))``; ``out``: None, or ``(dgamma, dbeta)`` arrays that
+    the gradients are written into (and returned)."""
     check_bn_backward(dout, cache)
     xp = get_array_module(dout)
     x_c, inv_std, gamma, axes, train = cache
     per_channel = (1, -1) + (1,) * (dout.ndim - 2)
     m = dout.size // dout.shape[1]
-    dbeta = dout.sum(axis=axes)
-    dgamma = dgamma_terms_kernel(xp)(dout, x_c, inv_std.reshape(per_channel)).sum(axis=axes)
+    dgamma_out, dbeta_out = out if out is not None else (None, None)
+    dbeta = dout.sum(axis=axes, out=dbeta_out)
+    dgamma = dgamma_terms_kernel(xp)(dout, x_c, inv_std.reshape(per_channel)).sum(axis=axes, out=dgamma_out)
     if train:
         dx = dx_kernel(xp)(dout, x_c, inv_std.reshape(per_channel), gamma.reshape(per_channel),
                            dbeta.reshape(per_channel), dgamma.reshape(per_channel), m)

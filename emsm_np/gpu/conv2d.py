@@ -20,7 +20,9 @@ own layout, no transpose. ``dx`` sums its terms in a fixed order (no atomic
 adds), so a step gives the same numbers every time.
 
 The gather index of a shape is computed on the host once, uploaded once, and
-kept on the device (:func:`window_index`).
+kept on the device (:func:`window_index`); the zero-padded copy of the input (and
+of ``dout`` for ``dx``) goes into a buffer kept per shape, whose border stays
+zero, so padding is one copy (:func:`_zero_padded`).
 """
 from collections import namedtuple
 
@@ -35,6 +37,8 @@ GpuConv2dCache.__doc__ = ("The input's shape, the weight (not a copy), the gathe
                           "stride and padding pairs, whether there is a bias.")
 
 _index_cache = {}
+_padded_cache = {}  # (xp, shape, dtype, offset, step) -> a zero-bordered buffer, least recently used first
+_PADDED_KEPT = 32  # buffers kept: a network's shapes in training and evaluation
 
 
 def window_index(xp, channels, height, width, kernel_size, stride, out_size, origin=(0, 0)):
@@ -56,13 +60,20 @@ def window_index(xp, channels, height, width, kernel_size, stride, out_size, ori
 
 
 def _zero_padded(x, size, at, step=(1, 1)):
-    """``x`` (N, C, h, w) placed every ``step``-th pixel from offset ``at`` in zeros of spatial ``size``
-    (two kernels; ``x`` itself when there is nothing to add)."""
+    """``x`` (N, C, h, w) placed every ``step``-th pixel from offset ``at`` in zeros of spatial ``size``:
+    one kernel, a copy into a zero-bordered buffer kept for the shape (``x`` itself when there is
+    nothing to add). The buffer is read by the gather that follows, before the next call refills it."""
     xp = get_array_module(x)
     (N, C, h, w), (y0, x0), (sy, sx) = x.shape, at, step
     if tuple(size) == (h, w):
         return x
-    out = xp.zeros((N, C) + tuple(size), dtype=x.dtype)
+    key = (xp, (N, C) + tuple(size), x.dtype, tuple(at), tuple(step))
+    out = _padded_cache.pop(key, None)
+    if out is None:
+        out = xp.zeros((N, C) + tuple(size), dtype=x.dtype)  # only the places below are ever written
+    _padded_cache[key] = out  # most recently used last
+    while len(_padded_cache) > _PADDED_KEPT:
+        _padded_cache.pop(next(iter(_padded_cache)))
     out[:, :, y0:y0 + (h - 1) * sy + 1:sy, x0:x0 + (w - 1) * sx + 1:sx] = x
     return out
 
@@ -84,17 +95,24 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
     return out.reshape(N, F, Ho, Wo), GpuConv2dCache(x.shape, weight, cols, stride, padding, bias is not None)
 
 
-def conv2d_backward(dout, cache, need_dx=True):
+def conv2d_backward(dout, cache, need_dx=True, out=None):
     """As :func:`emsm_np.functional.conv2d.conv2d_backward`, for a :class:`GpuConv2dCache`:
-    ``(dx or None, dweight, dbias or None)``."""
+    ``(dx or None, dweight, dbias or None)``. ``out``: None, or ``(dweight, dbias)`` arrays
+    (``dbias`` None without a bias) that the gradients are written into (and returned)."""
     xp = get_array_module(dout)
     x_shape, weight, cols, stride, padding, has_bias = cache
     (N, C, H, W), (F, _, kh, kw) = x_shape, weight.shape
     Ho, Wo = output_size(H, kh, stride[0], padding[0]), output_size(W, kw, stride[1], padding[1])
     check_like(dout, cols, (N, F, Ho, Wo), ref_name="the forward's input")
     g = dout.reshape(N, F, Ho * Wo)
-    dweight = xp.matmul(g, cols.transpose(0, 2, 1)).sum(axis=0).reshape(weight.shape)
-    dbias = dout.sum(axis=(0, 2, 3)) if has_bias else None
+    dweight_out, dbias_out = out if out is not None else (None, None)
+    per_image = xp.matmul(g, cols.transpose(0, 2, 1))  # (N, F, C kh kw)
+    if dweight_out is None:
+        dweight = per_image.sum(axis=0).reshape(weight.shape)
+    else:
+        per_image.sum(axis=0, out=dweight_out.reshape(F, -1))
+        dweight = dweight_out
+    dbias = dout.sum(axis=(0, 2, 3), out=dbias_out) if has_bias else None
     if not need_dx:
         return None, dweight, dbias
     # dx = dout (dilated by the stride, with k - 1 zeros before it) correlated with the flipped

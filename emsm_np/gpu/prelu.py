@@ -42,14 +42,17 @@ def prelu_forward(x, weight):
     return prelu_forward_kernel(xp)(x, weight.reshape(slope_shape(x, weight))), GpuPReluCache(x, weight)
 
 
-def prelu_backward(dout, cache):
-    """``(dx like x, dweight like weight)``."""
+def prelu_backward(dout, cache, out=None):
+    """``(dx like x, dweight like weight)``; ``out``: None, or ``(dweight,)``, an array that the slopes'
+    gradient is written into (and returned)."""
     check_like(dout, cache.x)
     xp = get_array_module(dout)
     x, weight = cache
     dx, per_position = prelu_backward_kernel(xp)(dout, x, weight.reshape(slope_shape(x, weight)))
+    dweight_out = None if out is None else out[0]
     if weight.shape[0] == 1:
-        dweight = per_position.sum().reshape(weight.shape)
+        dweight = per_position.sum(out=None if dweight_out is None else dweight_out.reshape(()))
+        dweight = dweight.reshape(weight.shape) if dweight_out is None else dweight_out
     else:
-        dweight = per_position.sum(axis=(0,) + tuple(range(2, x.ndim)))
-    return dx, dweight.astype(dout.dtype, copy=False)
+        dweight = per_position.sum(axis=(0,) + tuple(range(2, x.ndim)), out=dweight_out)
+    return dx, dweight

@@ -105,9 +105,11 @@ class Layer:
 
     def _finish_backward(self, dx, **grads):
         """The end of a leaf layer's backward: copy each gradient into ``grads`` in place (None:
-        a parameter the layer does not have, an absent bias), drop the cache, return ``dx``."""
+        a parameter the layer does not have, an absent bias; nothing to copy where the backward
+        wrote into ``grads`` itself, as :mod:`emsm_np.ops` does when given ``out``), drop the
+        cache, return ``dx``."""
         for name, g in grads.items():
-            if g is not None:
+            if g is not None and g is not self.grads[name]:
                 self.grads[name][...] = g
         self._cache = None
         return dx

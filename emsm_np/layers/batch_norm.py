@@ -56,7 +56,8 @@ class _BatchNorm(Layer):
 
     def backward(self, dy):
         """Fill ``grads["weight"]`` (dgamma) and ``grads["bias"]`` (dbeta); return dL/dx."""
-        dx, dgamma, dbeta = batch_norm_backward(dy, self._require_cache())
+        dx, dgamma, dbeta = batch_norm_backward(dy, self._require_cache(),
+                                                out=(self.grads["weight"], self.grads["bias"]))
         return self._finish_backward(dx, weight=dgamma, bias=dbeta)
 
     def extra_repr(self):

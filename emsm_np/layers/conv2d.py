@@ -69,7 +69,8 @@ class Conv2d(Layer):
         first layer: the images need no gradient, as with PyTorch's
         ``requires_grad=False`` inputs).
         """
-        dx, dweight, dbias = conv2d_backward(dy, self._require_cache(), need_dx=self.input_grad)
+        dx, dweight, dbias = conv2d_backward(dy, self._require_cache(), need_dx=self.input_grad,
+                                             out=(self.grads["weight"], self.grads.get("bias")))
         return self._finish_backward(dx, weight=dweight, bias=dbias)
 
     def extra_repr(self):

@@ -49,7 +49,8 @@ class Linear(Layer):
 
     def backward(self, dy):
         """Fill ``grads`` (in place) and return dL/dx (N, in_features)."""
-        dx, dweight, dbias = linear_backward(dy, self._require_cache())
+        dx, dweight, dbias = linear_backward(dy, self._require_cache(),
+                                             out=(self.grads["weight"], self.grads.get("bias")))
         return self._finish_backward(dx, weight=dweight, bias=dbias)
 
     def extra_repr(self):

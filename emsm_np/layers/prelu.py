@@ -35,7 +35,7 @@ class PReLU(Layer):
         return out
 
     def backward(self, dy):
-        dx, dweight = prelu_backward(dy, self._require_cache())
+        dx, dweight = prelu_backward(dy, self._require_cache(), out=(self.grads["weight"],))
         return self._finish_backward(dx, weight=dweight)
 
     def extra_repr(self):
