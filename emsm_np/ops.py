@@ -146,10 +146,19 @@ def linear_backward(dout, cache, out=None):
     return (dx,) + _into(out, (dweight, dbias))
 
 
-def batch_norm_forward(x, gamma, beta, running_mean, running_var, train=True, momentum=0.1, eps=1e-5):
+def batch_norm_forward(x, gamma, beta, running_mean, running_var, train=True, momentum=0.1, eps=1e-5,
+                       running_out=None):
+    """``running_out``: None, or the two arrays where the layer keeps its running statistics (in train
+    mode the new ones are written there, like ``out`` of a backward)."""
     momentum, eps = check_bn_inputs(x, gamma, beta, running_mean, running_var, train, momentum, eps)
-    route = _route(cpu.batch_norm, gpu.batch_norm, batch_norm, x, gamma, beta, running_mean, running_var)
-    return route.batch_norm_forward(x, gamma, beta, running_mean, running_var, train, momentum, eps)
+    if _on_gpu(x, gamma, beta, running_mean, running_var):
+        return gpu.batch_norm.batch_norm_forward(x, gamma, beta, running_mean, running_var, train, momentum, eps,
+                                                 running_out if train else None)
+    route = cpu.batch_norm if _on_cpu(x, gamma, beta, running_mean, running_var) else batch_norm
+    out, cache, running = route.batch_norm_forward(x, gamma, beta, running_mean, running_var, train, momentum, eps)
+    if train and running_out is not None:
+        running = type(running)(*_into(running_out, running))
+    return out, cache, running
 
 
 def batch_norm_backward(dout, cache, out=None):  # all three routes share the reference's cache

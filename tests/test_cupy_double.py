@@ -540,3 +540,19 @@ def test_what_is_not_an_elementwise_chain_is_refused_inside_fuse(a, body):
 def test_a_host_array_beside_a_device_array_is_refused_by_fuse(a, host):
     with pytest.raises(TypeError, match="Unsupported type"):
         cp.fuse(lambda x, y: x + y)(a, host)
+
+
+def test_a_fused_function_may_assign_a_whole_argument_as_cupys_fusion_allows(a):
+    @cp.fuse()
+    def running(mean, new):
+        new[...] = 0.9 * mean + 0.1  # cast to new's dtype
+        return mean * 2
+
+    new = cp.zeros((2, 3), dtype=np.float64)
+    with cp.counting() as c:
+        doubled = running(a, new)
+    assert c.operations == 1
+    np.testing.assert_allclose(new.get(), 0.9 * a.get() + 0.1, rtol=1e-6)
+    np.testing.assert_array_equal(doubled.get(), a.get() * 2)
+    with pytest.raises(TypeError, match="fused function"):
+        cp.fuse(lambda x: x.__setitem__(0, 1.0))(a)

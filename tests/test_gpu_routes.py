@@ -97,6 +97,12 @@ def test_batch_norm_route_equals_the_reference(cp, shape, train, dtype):
     for got, want in zip(gpu.batch_norm.batch_norm_backward(cp.asarray(g), ours[1]),
                          batch_norm.batch_norm_backward(g, ref[1])):
         same(got, want, dtype)
+    if train:  # the running statistics written into the buffers they were read from, as a layer asks
+        buffers = (args[3].copy(), args[4].copy())
+        _, _, running = gpu.batch_norm.batch_norm_forward(*args[:3], *buffers, True, 0.1, 1e-5, running_out=buffers)
+        assert running.mean is buffers[0] and running.var is buffers[1]
+        for got, want in zip(buffers, ref[2]):
+            same(got, want, dtype)
 
 
 # (N, C, H, W), (F, kh, kw), stride, padding: the networks' layers (LeNet's 1 -> 32 5x5 pad 2 and

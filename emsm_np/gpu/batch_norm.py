@@ -8,7 +8,8 @@ the (C,)-sized arithmetic is one kernel for all of its results. Train mode::
     s1 = sum x                                   (float64)       one reduction
     x_c = x - s1/m,  q = x_c^2                                    one fused kernel
     s2 = sum q                                   (float64)       one reduction
-    inv_std, running_mean, running_var from s1, s2               one fused kernel on (C,)
+    inv_std, running_mean, running_var from s1, s2               one fused kernel on (C,), writing
+                                                                  the running statistics in place
     out = gamma (x_c inv_std) + beta                              one fused kernel
 
     dbeta = sum dout                                              one reduction
@@ -34,12 +35,11 @@ def center_kernel(xp):
 
 @fused
 def statistics_kernel(xp):
-    def kernel(s1, s2, m, running_mean, running_var, momentum, eps):
+    def kernel(s1, s2, m, running_mean, running_var, momentum, eps, new_mean, new_var):
         mu, var = s1 / m, s2 / m
-        new_mean = ((1 - momentum) * running_mean + momentum * mu).astype(running_mean.dtype)
-        new_var = ((1 - momentum) * running_var + momentum * var * (m / (m - 1))).astype(running_var.dtype)
-        inv_std = (1.0 / xp.sqrt(var + eps)).astype(running_mean.dtype)
-        return inv_std, new_mean, new_var
+        new_mean[...] = (1 - momentum) * running_mean + momentum * mu  # written in new_mean's dtype
+        new_var[...] = (1 - momentum) * running_var + momentum * var * (m / (m - 1))
+        return (1.0 / xp.sqrt(var + eps)).astype(running_mean.dtype)
     return kernel
 
 
@@ -88,9 +88,12 @@ def eval_dx_kernel(xp):
     return kernel
 
 
-def batch_norm_forward(x, gamma, beta, running_mean, running_var, train=True, momentum=0.1, eps=1e-5):
+def batch_norm_forward(x, gamma, beta, running_mean, running_var, train=True, momentum=0.1, eps=1e-5,
+                       running_out=None):
     """As :func:`emsm_np.functional.batch_norm.batch_norm_forward`, for CuPy arrays:
-    ``(out, BatchNormCache, RunningStats)``."""
+    ``(out, BatchNormCache, RunningStats)``. ``running_out``: None (new arrays), or the two (C,)
+    arrays to write the new running statistics into (they may be ``running_mean`` and
+    ``running_var`` themselves: each element is read before it is written)."""
     xp = get_array_module(x)
     m = x.size // x.shape[1]
     axes = (0,) + tuple(range(2, x.ndim))
@@ -99,9 +102,11 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, train=True, mo
         s1 = x.sum(axis=axes, dtype=xp.float64)
         x_c, squares = center_kernel(xp)(x, s1.reshape(per_channel), m)
         s2 = squares.sum(axis=axes, dtype=xp.float64)
-        inv_std, new_mean, new_var = statistics_kernel(xp)(s1, s2, m, running_mean, running_var,
-                                                           float(momentum), float(eps))
-        running = RunningStats(new_mean, new_var)
+        if running_out is None:
+            running_out = (xp.empty_like(running_mean), xp.empty_like(running_var))
+        running = RunningStats(*running_out)
+        inv_std = statistics_kernel(xp)(s1, s2, m, running_mean, running_var, float(momentum), float(eps),
+                                        running.mean, running.var)
         out = normalize_kernel(xp)(x_c, inv_std.reshape(per_channel), gamma.reshape(per_channel),
                                    beta.reshape(per_channel))
     else:

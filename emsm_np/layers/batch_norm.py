@@ -43,15 +43,13 @@ class _BatchNorm(Layer):
                 f"x must have {self.num_features} channels (num_features) in dim 1, "
                 f"got shape {tuple(x.shape)}"
             )
-        out, self._cache, running = batch_norm_forward(
-            x, self.params["weight"], self.params["bias"],
-            self.buffers["running_mean"], self.buffers["running_var"],
-            train=bool(train), momentum=self.momentum, eps=self.eps,
+        # In train mode the new running statistics go into the existing buffers (running_out), so
+        # that anyone holding them sees the update.
+        buffers = (self.buffers["running_mean"], self.buffers["running_var"])
+        out, self._cache, _ = batch_norm_forward(
+            x, self.params["weight"], self.params["bias"], *buffers,
+            train=bool(train), momentum=self.momentum, eps=self.eps, running_out=buffers,
         )
-        if train:
-            # Copy into the existing buffers so that anyone holding them sees the update.
-            self.buffers["running_mean"][...] = running.mean
-            self.buffers["running_var"][...] = running.var
         return out
 
     def backward(self, dy):

@@ -541,7 +541,10 @@ class ndarray:
         return ndarray._of(result)
 
     def __setitem__(self, key, value):
-        _not_while_fusing("assignment through an index")
+        if _fusing and (key is Ellipsis or key == slice(None)):
+            _ufunc_of(_np.positive)(value, out=self)  # CuPy's fusion: an elementwise copy into self
+            return
+        _not_while_fusing("assignment through an index other than [...] or [:]")
         index, uploads, _, advanced = _index(key)
         if advanced and not isinstance(value, ndarray) and not _is_scalar(value):
             uploads = True  # CuPy copies values assigned through an array index to the device
@@ -895,8 +898,9 @@ class _Fusion:
     Python function (NumPy arrays and scalars in, NumPy out); with one, every argument must be
     a device array or a scalar, and the call is one kernel: one operation, however many
     elementwise steps the function takes. In-place updates of arguments (``v *= m``) are
-    kept, as CuPy's fusion keeps them. Indexing, transfers and non-elementwise functions
-    inside raise ``TypeError``.
+    kept, as CuPy's fusion keeps them, and so is ``a[...] = value`` (an elementwise copy in
+    ``a``'s dtype). Other indexing, transfers and non-elementwise functions inside raise
+    ``TypeError``.
     """
 
     def __init__(self, func, kernel_name=None):
