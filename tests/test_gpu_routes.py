@@ -248,3 +248,61 @@ def test_a_training_step_on_the_fast_gpu_routes_equals_the_reference_routes(cp):
             scale = max(1e-300, float(np.abs(ref_grads[k]).max()))
             assert float(np.abs(fast_grads[k] - ref_grads[k]).max()) <= 1e-10 * scale, k
 
+
+
+def _net_and_data(cp, seed=3):
+    net = build_network("lenet", num_classes=10, ensemble=2, margin=0.3, lam=0.01, normalize="column",
+                        seed=seed, dtype=np.float64, width=8).to("gpu")
+    rng = np.random.default_rng(seed)
+    return net, cp.asarray(rng.random((5, 1, 28, 28))), cp.asarray(rng.integers(0, 10, 5))
+
+
+def _train(net, opt, x, y, steps):
+    for _ in range(steps):
+        net.loss(x, y)
+        net.backward()
+        opt.step()
+
+
+def test_sgd_over_flat_buffers_equals_the_reference_update_and_survives_moves_and_checkpoints(cp):
+    """Three steps with the flat buffers against three on the reference routes (per-parameter
+    lines); then the model moved to the CPU and back (the buffers are laid out again) and an
+    optimiser restored from a checkpoint continue the same trajectory."""
+    nets = []
+    for fast in (True, False):
+        net, x, y = _net_and_data(cp)
+        opt = SGD(net, lr=0.05, momentum=0.9, weight_decay=5e-4, no_decay=net.no_decay())
+        with contextlib.nullcontext() if fast else ops.reference_routes():
+            _train(net, opt, x, y, 3)
+        nets.append((net, opt))
+    (fast_net, fast_opt), (ref_net, ref_opt) = nets
+    assert fast_opt._flat is not None and ref_opt._flat is None
+    for k, w in ref_net.params.items():  # the routes add in other orders: float64 rounding, not more
+        close(fast_net.params[k], w)
+        close(fast_opt.velocity[k], ref_opt.velocity[k])
+    flat = fast_opt._flat
+    assert all(fast_net.params[k] is w for k, (w, _, _) in flat.views.items())
+    fast_net.to("cpu").to("gpu")  # new arrays: the optimiser lays the buffers out again at its next step
+    restored = SGD(fast_net, lr=0.05, momentum=0.9, weight_decay=5e-4, no_decay=fast_net.no_decay())
+    restored.load_state_dict(fast_opt.state_dict())
+    _train(fast_net, restored, x, y, 2)
+    assert restored._flat is not None and restored._flat is not flat
+    with ops.reference_routes():
+        _train(ref_net, ref_opt, x, y, 2)
+    for k, w in ref_net.params.items():
+        close(fast_net.params[k], w)
+
+
+def close(got, want):
+    """Equal to float64 rounding, relative to the array's largest entry."""
+    got, want = got.get(), want.get()
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-10 * float(np.abs(want).max()))
+
+
+def test_sgd_built_from_two_dicts_updates_each_parameter_with_its_own_kernel(cp):
+    w, g = cp.asarray(data((4, 3), np.float64, 30)), cp.asarray(data((4, 3), np.float64, 31))
+    opt = SGD({"w": w}, {"w": g}, lr=0.1, momentum=0.9, weight_decay=0.0)
+    before = w.get()
+    opt.step()
+    assert opt._flat is None
+    np.testing.assert_allclose(w.get(), before - 0.1 * g.get(), rtol=1e-13)
