@@ -21,13 +21,15 @@ instead of keeping the forward's: ``Col`` is kh*kw times the size of ``x``
 (450 MB for one of LiuNet-CIFAR-100's layers at batch 128), and a network
 would otherwise hold one per layer between its forward and backward passes.
 
-This is the route a reader follows and the one CuPy runs; on NumPy arrays the
-layers take the faster CPU routes of :mod:`emsm_np.cpu.conv2d` (the same sums
-in other orders, tested against this file).
+This is the route a reader follows; on NumPy arrays the layers take the faster
+CPU routes of :mod:`emsm_np.cpu.conv2d`, on CuPy arrays the GPU route of
+:mod:`emsm_np.gpu.conv2d` (one gather for Col, kept for the backward): the same
+sums in other orders, tested against this file. With the fast routes off
+(:mod:`emsm_np.ops`), CuPy runs this file too.
 
 This module computes and does not validate its forward inputs: :mod:`emsm_np.ops`
-(and the layers, which call it) checks them once, then picks this route or the
-fast CPU one. The backward checks its ``dout`` against the cache.
+(and the layers, which call it) checks them once, then picks this route or a
+fast one. The backward checks its ``dout`` against the cache.
 """
 from collections import namedtuple
 

@@ -33,9 +33,9 @@ the kh*kw offsets) and the max runs over the offsets. The forward keeps
 ``dout`` to that offset, ``dcol[k] = [argmax == k] * dout``, and :func:`col2im`
 sums ``dcol`` back onto the input.
 
-This is the route a reader follows and the one CuPy runs; on NumPy arrays the
-2x2 windows at stride 2 of every network here take the faster route of
-:mod:`emsm_np.cpu.max_pool2d` (tested against this file).
+This is the route a reader follows; the 2x2 windows at stride 2 of every
+network here take the faster routes of :mod:`emsm_np.cpu.max_pool2d` (NumPy) and
+:mod:`emsm_np.gpu.max_pool2d` (CuPy), tested against this file.
 
 This module computes and does not validate its forward inputs: :mod:`emsm_np.ops`
 (and the layers, which call it) checks them once, then picks this route or the
