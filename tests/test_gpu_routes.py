@@ -306,3 +306,16 @@ def test_sgd_built_from_two_dicts_updates_each_parameter_with_its_own_kernel(cp)
     opt.step()
     assert opt._flat is None
     np.testing.assert_allclose(w.get(), before - 0.1 * g.get(), rtol=1e-13)
+
+
+def test_an_evaluation_forward_keeps_no_im2col_matrix(cp):
+    """The GPU convolution keeps Col for its backward; a forward at train=False (evaluation, batches of
+    1,000 images) must not hold it, or a GPU would keep gigabytes per layer."""
+    from emsm_np.layers import Conv2d
+
+    net, x, _ = _net_and_data(cp)
+    net.features.forward(x, train=False)
+    convs = [layer for layer in net.features.layers if isinstance(layer, Conv2d)]
+    assert convs and all(layer._cache is None for layer in convs)
+    net.features.forward(x, train=True)
+    assert all(isinstance(layer._cache, gpu.conv2d.GpuConv2dCache) for layer in convs)

@@ -57,9 +57,10 @@ class Conv2d(Layer):
                 f"x must have in_channels={self.in_channels} channels (axis 1), "
                 f"got shape {tuple(x.shape)}"
             )
-        out, self._cache = conv2d_forward(
-            x, self.params["weight"], self.params.get("bias"), self.stride, self.padding
-        )
+        out, cache = conv2d_forward(x, self.params["weight"], self.params.get("bias"), self.stride, self.padding)
+        # Only training needs the backward's cache; the GPU route's holds the whole im2col matrix, which for
+        # an evaluation batch of 1,000 images is gigabytes per layer.
+        self._cache = cache if train else None
         return out
 
     def backward(self, dy):
