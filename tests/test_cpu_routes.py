@@ -8,28 +8,13 @@ fall back to the reference where a route does not apply.
 """
 import numpy as np
 import pytest
+from route_checks import DTYPES, data, same
 
 from emsm_np import cpu, functional, ops
 from emsm_np.functional import batch_norm, conv2d, linear, max_pool2d, prelu, relu
 
 pytestmark = pytest.mark.usefixtures("threads")
 
-TOL = {np.float64: dict(rtol=1e-11, atol=1e-11), np.float32: dict(rtol=2e-5, atol=2e-5)}
-DTYPES = [np.float64, np.float32]
-
-
-def same(got, want, dtype):
-    assert (got is None) == (want is None)
-    if got is None:
-        return
-    got, want = np.asarray(got), np.asarray(want)  # (a 0-d reference result may be a NumPy scalar)
-    assert got.dtype == want.dtype and got.shape == want.shape
-    scale = max(1.0, float(np.abs(want).max()))
-    np.testing.assert_allclose(got, want, rtol=TOL[dtype]["rtol"], atol=TOL[dtype]["atol"] * scale)
-
-
-def data(shape, dtype, seed):
-    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -14,6 +14,7 @@ import contextlib
 
 import numpy as np
 import pytest
+from route_checks import DTYPES, data, same
 
 from emsm_np import functional, gpu, ops
 from emsm_np.backend import gpu_available
@@ -23,8 +24,6 @@ from emsm_np.optim import SGD
 
 pytestmark = pytest.mark.gpu
 
-TOL = {np.float64: dict(rtol=1e-11, atol=1e-11), np.float32: dict(rtol=2e-5, atol=2e-5)}
-DTYPES = [np.float64, np.float32]
 
 
 @pytest.fixture(scope="module")
@@ -39,20 +38,6 @@ def cp():
 
     with cupy_double.installed() as double:
         yield double
-
-
-def same(got, want, dtype):
-    assert (got is None) == (want is None)
-    if got is None:
-        return
-    got, want = got.get(), np.asarray(want)
-    assert got.dtype == want.dtype and got.shape == want.shape
-    scale = max(1.0, float(np.abs(want).max()))
-    np.testing.assert_allclose(got, want, rtol=TOL[dtype]["rtol"], atol=TOL[dtype]["atol"] * scale)
-
-
-def data(shape, dtype, seed):
-    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

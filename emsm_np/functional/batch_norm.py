@@ -47,6 +47,12 @@ BatchNormCache.__doc__ = "x - mu (shape of x), 1/sqrt(var + eps) and gamma (C,),
 RunningStats = namedtuple("RunningStats", ["mean", "var"])
 
 
+def channel_layout(x):
+    """For ``x`` (N, C) or (N, C, H, W): the number of values per channel ``m``, the axes the
+    statistics reduce (all but 1), and the shape that broadcasts a (C,) array against ``x``."""
+    return x.size // x.shape[1], (0,) + tuple(range(2, x.ndim)), (1, -1) + (1,) * (x.ndim - 2)
+
+
 def batch_norm_forward(x, gamma, beta, running_mean, running_var, train=True, momentum=0.1, eps=1e-5):
     """Normalise ``x`` per channel (axis 1), then scale by ``gamma`` and shift by ``beta``.
 
@@ -68,9 +74,7 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, train=True, mo
         in train mode (new arrays), the inputs unchanged in eval mode
     """
     xp = get_array_module(x)
-    m = x.size // x.shape[1]
-    axes = (0,) + tuple(range(2, x.ndim))
-    per_channel = (1, -1) + (1,) * (x.ndim - 2)  # (C,) broadcast against x
+    m, axes, per_channel = channel_layout(x)
     if train:
         mu = x.mean(axis=axes, dtype=xp.float64)
         x_c = x - mu.astype(x.dtype).reshape(per_channel)
@@ -96,8 +100,7 @@ def batch_norm_backward(dout, cache):
     its output (on x's device): ``(dx like x, dgamma (C,), dbeta (C,))``."""
     check_bn_backward(dout, cache)
     x_c, inv_std, gamma, axes, train = cache
-    per_channel = (1, -1) + (1,) * (dout.ndim - 2)
-    m = dout.size // dout.shape[1]
+    m, _, per_channel = channel_layout(dout)
     x_hat = x_c * inv_std.reshape(per_channel)
     dbeta = dout.sum(axis=axes)
     dgamma = (dout * x_hat).sum(axis=axes)

@@ -21,7 +21,7 @@ backward. The cache is the reference's :class:`BatchNormCache`, so either route'
 backward reads either's cache.
 """
 from ..backend import get_array_module
-from ..functional.batch_norm import BatchNormCache, RunningStats, check_bn_backward
+from ..functional.batch_norm import BatchNormCache, RunningStats, channel_layout, check_bn_backward
 from .fuse import fused
 
 
@@ -95,9 +95,7 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, train=True, mo
     arrays to write the new running statistics into (they may be ``running_mean`` and
     ``running_var`` themselves: each element is read before it is written)."""
     xp = get_array_module(x)
-    m = x.size // x.shape[1]
-    axes = (0,) + tuple(range(2, x.ndim))
-    per_channel = (1, -1) + (1,) * (x.ndim - 2)  # (C,) broadcast against x
+    m, axes, per_channel = channel_layout(x)
     if train:
         s1 = x.sum(axis=axes, dtype=xp.float64)
         x_c, squares = center_kernel(xp)(x, s1.reshape(per_channel), m)
@@ -124,8 +122,7 @@ def batch_norm_backward(dout, cache, out=None):
     check_bn_backward(dout, cache)
     xp = get_array_module(dout)
     x_c, inv_std, gamma, axes, train = cache
-    per_channel = (1, -1) + (1,) * (dout.ndim - 2)
-    m = dout.size // dout.shape[1]
+    m, _, per_channel = channel_layout(dout)
     dgamma_out, dbeta_out = out if out is not None else (None, None)
     dbeta = dout.sum(axis=axes, out=dbeta_out)
     dgamma = dgamma_terms_kernel(xp)(dout, x_c, inv_std.reshape(per_channel)).sum(axis=axes, out=dgamma_out)

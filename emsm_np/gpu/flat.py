@@ -20,16 +20,7 @@ optimiser then lays them out again).
 import numpy as np
 
 from ..backend import get_array_module
-from .fuse import fused
-
-
-@fused
-def flat_sgd_kernel(xp):
-    def kernel(w, v, grad, decay, lr, momentum):
-        v *= momentum
-        v += grad + decay * w
-        w -= lr * v
-    return kernel
+from .sgd import sgd_decay_kernel
 
 
 def _own_arrays(layer, prefix=""):
@@ -75,9 +66,9 @@ class FlatParameters:
         return all(params[n] is w and grads[n] is g and velocity.get(n) is v for n, (w, g, v) in self.views.items())
 
     def step(self, lr, momentum):
-        """One SGD update of every parameter: one kernel."""
-        flat_sgd_kernel(get_array_module(self.params))(self.params, self.velocity, self.grads, self.decay,
-                                                       float(lr), float(momentum))
+        """One SGD update of every parameter: one kernel (:mod:`emsm_np.gpu.sgd`'s, its decay an array)."""
+        sgd_decay_kernel(get_array_module(self.params))(self.params, self.velocity, self.grads, float(lr),
+                                                        float(momentum), self.decay)
 
 
 def flatten(model, velocity, weight_decay, no_decay):
