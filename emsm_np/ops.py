@@ -38,7 +38,8 @@ import numpy as np
 
 from . import cpu, gpu
 from .backend import get_array_module
-from .functional import batch_norm, conv2d, dropout, linear, margin_cross_entropy, max_pool2d, prelu, relu
+from .functional import (batch_norm, conv2d, dropout, hsic, linear, margin_cross_entropy, max_pool2d, normalize,
+                         prelu, relu)
 from .functional._inputs import (check_bn_inputs, check_conv2d_inputs, check_dropout_inputs, check_linear_inputs,
                                  check_max_pool2d_inputs, check_prelu_inputs, check_relu_inputs, pool_params)
 
@@ -46,7 +47,8 @@ __all__ = ["fast_routes_enabled", "set_fast_routes", "reference_routes", "relu_f
            "prelu_forward", "prelu_backward", "linear_forward", "linear_backward", "batch_norm_forward",
            "batch_norm_backward", "conv2d_forward", "conv2d_backward", "max_pool2d_forward",
            "max_pool2d_backward", "dropout_forward", "dropout_backward", "weak_cross_entropy_forward",
-           "weak_cross_entropy_backward"]
+           "weak_cross_entropy_backward", "normalize_forward", "normalize_backward", "hsic_diversity_forward",
+           "hsic_diversity_backward"]
 
 _state = {"fast": os.environ.get("EMSM_REFERENCE", "") not in ("1", "true", "yes")}
 
@@ -217,3 +219,26 @@ def weak_cross_entropy_backward(dloss, cache):
         return gpu.margin_cross_entropy.weak_cross_entropy_backward(dloss, cache)
     xp = get_array_module(cache[0].prob)
     return xp.stack([margin_cross_entropy.margin_cross_entropy_backward(dloss, c) for c in cache])
+
+
+def normalize_forward(W, mode="column"):
+    """The classifiers' normalisation before the HSIC term (:mod:`emsm_np.functional.normalize`;
+    ``mode`` checked by the head)."""
+    if mode != "none" and _on_gpu(W):
+        return gpu.hsic.normalize_forward(W, mode)
+    return normalize.normalize_forward(W, mode)
+
+
+def normalize_backward(dW_hat, cache):  # both routes share the reference's cache
+    if cache.w_hat is not None and _on_gpu(dW_hat):
+        return gpu.hsic.normalize_backward(dW_hat, cache)
+    return normalize.normalize_backward(dW_hat, cache)
+
+
+def hsic_diversity_forward(W_hat):
+    """The HSIC diversity D of Eq. 6 (:mod:`emsm_np.functional.hsic`)."""
+    return (gpu.hsic if _on_gpu(W_hat) else hsic).hsic_diversity_forward(W_hat)
+
+
+def hsic_diversity_backward(dD, cache):  # one route: two small GEMMs
+    return hsic.hsic_diversity_backward(dD, cache)

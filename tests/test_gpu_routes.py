@@ -151,6 +151,25 @@ def test_weak_cross_entropies_on_the_gpu_equal_one_reference_call_per_classifier
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", ["column", "frobenius", "centered"])
+@pytest.mark.parametrize("V", [1, 2, 4])
+def test_normalisation_and_hsic_on_the_gpu_equal_the_reference(cp, V, mode, dtype):
+    W = data((V, 9, 6), dtype, 32)
+    W[0, :, 1] = 0.0  # a zero column: the clamp of the column norm, and its gradient g / eps
+    g = data(W.shape, dtype, 33)
+    w_hat, ncache = gpu.hsic.normalize_forward(cp.asarray(W), mode)
+    ref_w_hat, ref_ncache = functional.normalize.normalize_forward(W, mode)
+    same(w_hat, ref_w_hat, dtype)
+    same(gpu.hsic.normalize_backward(cp.asarray(g), ncache), functional.normalize.normalize_backward(g, ref_ncache),
+         dtype)
+    D, hcache = gpu.hsic.hsic_diversity_forward(w_hat)
+    ref_D, ref_hcache = functional.hsic.hsic_diversity_forward(ref_w_hat)
+    same(D, np.asarray(ref_D, dtype=dtype), dtype)  # sum_v <G_v, S - G_v>: the pairs' sum, reordered
+    for got, want in zip(hcache, ref_hcache):
+        same(got, want, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("weight_decay", [0.0, 5e-4])
 def test_the_fused_sgd_update_equals_the_reference_lines(cp, weight_decay, dtype):
     w, v, g = data((6, 5), dtype, 27), data((6, 5), dtype, 28), data((6, 5), dtype, 29)

@@ -20,10 +20,12 @@ inputs: :mod:`emsm_np.ops` checks them once before it dispatches.
   the reference's formulas as fused kernels;
 - :mod:`~emsm_np.gpu.linear`: the backward, writing the parameters' gradients in place;
 - :mod:`~emsm_np.gpu.margin_cross_entropy`: Eq. 4 for all weak classifiers at once;
+- :mod:`~emsm_np.gpu.hsic`: the normalisation and the HSIC term of Eq. 6 in a few fused
+  kernels, the pairs' sum in one (``sum_v <G_v, S - G_v>``);
 - :mod:`~emsm_np.gpu.sgd`: the momentum SGD update of a parameter as one kernel;
 - :mod:`~emsm_np.gpu.flat`: a model's parameters, gradients and velocities as views of
   flat buffers, and the update of all of them as one kernel.
 """
-from . import batch_norm, conv2d, flat, fuse, linear, margin_cross_entropy, max_pool2d, prelu, relu, sgd
+from . import batch_norm, conv2d, flat, fuse, hsic, linear, margin_cross_entropy, max_pool2d, prelu, relu, sgd
 
-__all__ = ["fuse", "conv2d", "max_pool2d", "batch_norm", "relu", "prelu", "sgd", "flat", "margin_cross_entropy", "linear"]
+__all__ = ["fuse", "conv2d", "max_pool2d", "batch_norm", "relu", "prelu", "sgd", "flat", "margin_cross_entropy", "linear", "hsic"]

@@ -45,9 +45,9 @@ from .._checks import (
     check_float,
     check_same,
 )
-from ..functional.hsic import hsic_diversity_backward, hsic_diversity_forward
-from ..ops import weak_cross_entropy_backward, weak_cross_entropy_forward
-from ..functional.normalize import NORMALIZE_MODES, normalize_backward, normalize_forward
+from ..ops import (hsic_diversity_backward, hsic_diversity_forward, normalize_backward, normalize_forward,
+                   weak_cross_entropy_backward, weak_cross_entropy_forward)
+from ..functional.normalize import NORMALIZE_MODES
 
 __all__ = [
     "em_softmax_loss",
