@@ -124,6 +124,23 @@ def test_conv2d_route_equals_the_reference(cp, xshape, wshape, stride, padding, 
         same(got, want, dtype)
 
 
+def test_layers_whose_padded_buffers_have_one_size_but_other_contents_do_not_share_them(cp):
+    """dout of a 5x5 output (3x3, padding 1, on 5x5) and of a 4x4 one (3x3, no padding, on 6x6) are both spread
+    in an 8x8 buffer for dx; the second must not see the first's last row."""
+    cases = [((2, 3, 5, 5), 1), ((2, 3, 6, 6), 0)]
+    w = data((3, 3, 3, 3), np.float64, 40)
+    results = []
+    for xshape, padding in cases + cases:  # twice, so each reuses what the other left
+        x = data(xshape, np.float64, 41)
+        out, cache = gpu.conv2d.conv2d_forward(cp.asarray(x), cp.asarray(w), None, (1, 1), (padding, padding))
+        g = data(out.shape, np.float64, 42)
+        dx = gpu.conv2d.conv2d_backward(cp.asarray(g), cache)[0]
+        _, ref_cache = conv2d.conv2d_forward(x, w, None, 1, padding)
+        same(dx, conv2d.conv2d_backward(g, ref_cache)[0], np.float64)
+        results.append(dx.get())
+    np.testing.assert_array_equal(results[0], results[2])
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape, ceil_mode", [((16, 32, 28, 28), True), ((5, 3, 7, 9), True),
                                               ((5, 3, 7, 9), False), ((2, 2, 6, 4), False)])

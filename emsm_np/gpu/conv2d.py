@@ -13,7 +13,7 @@ each step is one kernel, whatever the kernel size::
                with the flipped kernel (the gradient of a correlation)   the same gather and GEMM
 
 ``cols`` is kept from the forward for the backward (memory for launches: for
-liunet-mnist at batch 128 about 1.5 GB over the whole network). The rows of
+liunet-mnist at batch 128 about 1.1 GB over the whole network). The rows of
 ``cols`` are ordered (c, i, j), as ``weight.reshape(F, -1)``, and its columns are
 the output pixels of one image, so the GEMM writes (N, F, Ho*Wo): the output's
 own layout, no transpose. ``dx`` sums its terms in a fixed order (no atomic
@@ -37,7 +37,7 @@ GpuConv2dCache.__doc__ = ("The input's shape, the weight (not a copy), the gathe
                           "stride and padding pairs, whether there is a bias.")
 
 _index_cache = {}
-_padded_cache = {}  # (xp, shape, dtype, offset, step) -> a zero-bordered buffer, least recently used first
+_padded_cache = {}  # (xp, x's shape, size, dtype, offset, step) -> a zero-bordered buffer, least recently used first
 _PADDED_KEPT = 32  # buffers kept: a network's shapes in training and evaluation
 
 
@@ -67,7 +67,9 @@ def _zero_padded(x, size, at, step=(1, 1)):
     (N, C, h, w), (y0, x0), (sy, sx) = x.shape, at, step
     if tuple(size) == (h, w):
         return x
-    key = (xp, (N, C) + tuple(size), x.dtype, tuple(at), tuple(step))
+    # The key fixes which places are written (x's shape, the offset and the step), so the others are
+    # zero in every buffer: two layers whose buffers have one size but other contents get two buffers.
+    key = (xp, x.shape, tuple(size), x.dtype, tuple(at), tuple(step))
     out = _padded_cache.pop(key, None)
     if out is None:
         out = xp.zeros((N, C) + tuple(size), dtype=x.dtype)  # only the places below are ever written
