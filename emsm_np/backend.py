@@ -11,11 +11,15 @@ by the user (an array cannot be a CuPy array otherwise).
 Asking for a GPU where there is none is an error (:class:`GPUUnavailableError`),
 never a silent fall back to the CPU.
 
+TF32 (:func:`set_tf32`, :func:`tf32_enabled`): CuPy's float32 matrix products run in
+full float32 unless ``CUPY_TF32=1`` is set; ``emsm train --tf32`` turns TF32 on.
+
 Nothing here knows about the tests' stand-in for CuPy: whatever ``import cupy``
 gives is CuPy. The tests put a double of it there explicitly (see
 :mod:`emsm_np.testing`), so that the whole GPU path runs, and fails where CuPy
 would, on a machine without a GPU.
 """
+import os
 import sys
 
 import numpy as np
@@ -28,6 +32,8 @@ __all__ = [
     "asnumpy",
     "to_device",
     "device_of",
+    "set_tf32",
+    "tf32_enabled",
 ]
 
 
@@ -126,3 +132,60 @@ def to_device(obj, device):
         return asnumpy(obj)
     cp = get_cupy()
     return cp.asarray(obj)
+
+
+# TF32. CuPy decides per dtype, once, whether float32 matrix products (matmul, dot, tensordot,
+# so every convolution and linear layer here) may use TF32: at its first float32 product it reads
+# CUPY_TF32 (``int(os.getenv('CUPY_TF32', '0')) > 0``) and keeps the answer in a module-level list
+# (``get_compute_type`` in ``cupy/_core/_routines_linalg.pyx``, CuPy 13 and 14). Setting the
+# variable after that product changes nothing; ``set_compute_type(dtype, COMPUTE_TYPE_TF32)`` of the
+# same module does, at once. TF32 keeps float32's range and rounds the products' inputs to 10 bits
+# of mantissa (a relative rounding error up to 2^-11, about 5e-4, per input, against float32's
+# 2^-24, 6e-8); it needs compute capability
+# 8.0 or more (Ampere), and CuPy falls back to full float32, with a warning, below that.
+_COMPUTE_TYPE_DEFAULT, _COMPUTE_TYPE_TF32 = 1, 7  # CuPy's COMPUTE_TYPE_* (cupy/_core/_routines_linalg.pxd)
+
+
+def _cupy_linalg():
+    """CuPy's module that holds the compute type, if CuPy is imported and has it (not the tests'
+    double, nor a CuPy that moved it): else None."""
+    if "cupy" not in sys.modules:
+        return None
+    try:
+        from cupy._core import _routines_linalg
+    except ImportError:
+        return None
+    if not hasattr(_routines_linalg, "set_compute_type"):
+        return None
+    return _routines_linalg
+
+
+def set_tf32(enabled):
+    """Let CuPy's float32 matrix products use TF32 (``True``) or not (``False``), from now on.
+
+    Sets ``CUPY_TF32`` (``"1"`` or ``"0"``), which CuPy reads at its first float32 product, and,
+    where CuPy is imported already, sets its compute type directly, since CuPy reads the variable
+    only once: the choice takes effect whether or not a product has run. NumPy (``--device cpu``)
+    has no TF32; float64 products never use it.
+    """
+    if not isinstance(enabled, bool):
+        raise TypeError(f"enabled must be True or False, got {enabled!r}")
+    os.environ["CUPY_TF32"] = "1" if enabled else "0"
+    linalg = _cupy_linalg()
+    if linalg is not None:
+        kind = getattr(linalg, "COMPUTE_TYPE_TF32" if enabled else "COMPUTE_TYPE_DEFAULT",
+                       _COMPUTE_TYPE_TF32 if enabled else _COMPUTE_TYPE_DEFAULT)
+        linalg.set_compute_type(np.float32, kind)
+
+
+def tf32_enabled():
+    """Whether CuPy's next float32 matrix product may use TF32: CuPy's own setting where CuPy is
+    imported (False on a GPU without TF32), else what ``CUPY_TF32`` will make it."""
+    linalg = _cupy_linalg()
+    if linalg is not None:
+        return linalg.get_compute_type(np.float32) == getattr(linalg, "COMPUTE_TYPE_TF32", _COMPUTE_TYPE_TF32)
+    value = os.environ.get("CUPY_TF32", "0")
+    try:
+        return int(value) > 0
+    except ValueError:
+        raise ValueError(f"CUPY_TF32 must be an integer (CuPy reads int(CUPY_TF32) > 0), got {value!r}") from None

@@ -31,6 +31,14 @@ SWITCHES = {
 }
 
 
+# --tf32 of emsm train and emsm evaluate (_tf32): what it does, once.
+TF32_HELP = ("gpu, float32 only: let the float32 matrix products (every convolution and linear layer) use the "
+             "GPU's TF32 mode, as PyTorch's cuDNN convolutions do by default: faster on Ampere and later GPUs, "
+             "their inputs rounded to 10 bits of mantissa; --no-tf32: full float32 whatever CUPY_TF32 says; "
+             "refused with --device cpu, which has no TF32")
+TF32_DEFAULT = "(default: CuPy's, full float32 unless the environment sets CUPY_TF32=1)"
+
+
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line, not the usage block: ``emsm: error: --max-iter
     must be an integer, got '2.5' (see emsm train --help)``, exit status 2.
@@ -163,6 +171,8 @@ def _parser():
     t.add_argument("--seed", type=_int, help="(default: 0)")
     t.add_argument("--device", help="cpu or gpu (CuPy) (default: cpu)")
     t.add_argument("--dtype", help="float32 or float64 (default: float32)")
+    t.add_argument("--tf32", action=argparse.BooleanOptionalAction, help=f"{TF32_HELP}; not saved with the run, "
+                   f"so give it again with --resume {TF32_DEFAULT}")
     t.add_argument("--no-progress", action="store_true", help="no progress bar: one line per evaluation instead")
     t.add_argument("--threads", type=_int, help="CPU worker threads; results do not depend on the count "
                    "(default: $EMSM_NUM_THREADS, else every usable core)")
@@ -171,6 +181,7 @@ def _parser():
     e.add_argument("path", metavar="RUN_DIR_OR_CHECKPOINT")
     e.add_argument("--data-dir", help="(default: the run's)")
     e.add_argument("--device", default="cpu", help="cpu or gpu (default: cpu)")
+    e.add_argument("--tf32", action=argparse.BooleanOptionalAction, help=f"{TF32_HELP} {TF32_DEFAULT}")
     e.add_argument("--threads", type=_int, help="CPU worker threads (default: $EMSM_NUM_THREADS, else every usable core)")
 
     i = sub.add_parser("info", help="parameters and size in MB of a network (which reproduces Table 3 of the paper)",
@@ -308,6 +319,7 @@ def _resume(args):
         if clashes:
             raise ValueError(f"--resume {args.resume}: a resumed run keeps its configuration; refusing "
                              + ", ".join(clashes) + ". Only --max-iter can change (to extend the run).")
+        _tf32(args.tf32, saved.device, saved.dtype)
     _check_writable(args.resume, "--resume")  # it writes its checkpoints there
     try:
         return train(None, args.resume, resume=True, progress=not args.no_progress, max_iter=max_iter)
@@ -337,6 +349,7 @@ def _train(args):
             if getattr(args, field) is not None and resolved.loss not in ("e-softmax", "em-softmax"):
                 raise ValueError(f"{SWITCHES[field]} applies to --loss e-softmax and em-softmax only (the "
                                  f"diversity term), not to --loss {resolved.loss}")
+        _tf32(args.tf32, resolved.device, resolved.dtype)
         if args.max_iter is not None and args.milestones is None and resolved.milestones:
             print(f"--max-iter {resolved.max_iter}: the {resolved.schedule} schedule's learning-rate milestones "
                   f"scaled to {', '.join(map(str, resolved.milestones))}")
@@ -353,6 +366,26 @@ def _train(args):
     print(f"done: test accuracy {100 * summary['test_accuracy']:.2f}%{weak} "
           f"in {summary['wall_time']:.1f} s; run in {summary['run_dir']}")
     return _verdict(summary)
+
+
+def _tf32(choice, device, dtype):
+    """Apply --tf32 (True) or --no-tf32 (False) before anything runs on the GPU (CuPy reads its
+    setting at the first float32 product; :func:`emsm_np.backend.set_tf32`); None: not given, CuPy's
+    own setting (CUPY_TF32) stands. --tf32 where it cannot act is refused, not ignored: a user who
+    asks for it expects the GPU's TF32 speed and rounding. Says so when the GPU run will use TF32."""
+    if choice:
+        if device != "gpu":
+            raise ValueError(f"--tf32 applies to --device gpu only (a mode of the GPU's matrix units; NumPy on the "
+                             f"CPU always computes in full float32), got --device {device}")
+        if dtype != "float32":
+            raise ValueError(f"--tf32 applies to float32 only (float64 products never use TF32), got --dtype {dtype}")
+    from .backend import set_tf32, tf32_enabled
+
+    if choice is not None:
+        set_tf32(choice)
+    if device == "gpu" and dtype == "float32" and tf32_enabled():
+        how = "--tf32" if choice else "CUPY_TF32 in the environment; --no-tf32 for full float32"
+        print(f"TF32: the GPU's float32 matrix products round their inputs to 10 bits of mantissa ({how})")
 
 
 def _verdict(summary):
@@ -417,6 +450,7 @@ def _evaluate(args):
     if not os.path.isfile(cfg_path):
         raise ValueError(f"{path}: no config.json beside the checkpoint")
     cfg = read_config(cfg_path)
+    _tf32(args.tf32, args.device, cfg.dtype)
     if args.device == "gpu":
         from .backend import get_cupy
 
