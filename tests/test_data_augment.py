@@ -89,3 +89,39 @@ def test_crop_and_flip_on_the_gpu_matches_numpy(xp, rng):
     from emsm_np.backend import asnumpy
 
     np.testing.assert_array_equal(asnumpy(out), crop_and_flip(x, top, left, flip))
+
+
+def test_random_crop_flip_in_two_halves_draws_and_crops_exactly_as_it_does(rng):
+    """The halves the training batches use (draw the epoch's choices ahead, crop each batch by them)."""
+    x = rng.standard_normal((9, 3, 8, 8)).astype(np.float32)
+    drawn = random_crop_flip.draw(np.random.default_rng(4), 9)
+    assert drawn.shape == (3, 9) and drawn.dtype == np.int64
+    assert drawn[:2].min() >= 0 and drawn[:2].max() <= 8 and set(drawn[2]) <= {0, 1}
+    np.testing.assert_array_equal(random_crop_flip.apply(x, drawn), random_crop_flip(x, np.random.default_rng(4)))
+
+
+@pytest.mark.gpu
+def test_cropping_on_the_gpu_checks_host_corners_on_the_host_and_drawn_ones_not_at_all(gpu_xp, rng):
+    """crop_and_flip checks host corners before their upload (no transfer) and still refuses bad ones;
+    random_crop_flip.apply, by corners already on the device, copies nothing either way."""
+    if gpu_xp.__name__ != "emsm_np.testing.cupy_double":
+        pytest.skip("counts transfers and uploads: the CuPy double (EMSM_CUPY_DOUBLE=1) counts them")
+    x = rng.standard_normal((5, 3, 8, 8))
+    gx = gpu_xp.asarray(x)
+    top, left, flip = rng.integers(0, 9, 5), rng.integers(0, 9, 5), rng.random(5) < 0.5
+    with gpu_xp.counting() as counter:
+        out = crop_and_flip(gx, top, left, flip)
+    assert (counter.transfers, counter.uploads) == (0, 3)
+    np.testing.assert_array_equal(out.get(), crop_and_flip(x, top, left, flip))
+    bad = np.where(np.arange(5) == 2, 9, left)
+    with pytest.raises(ValueError, match=r"top and left must lie in \[0, 8\] for pad=4"):
+        crop_and_flip(gx, top, bad, flip)
+    with pytest.raises(ValueError, match=r"top and left must lie in \[0, 8\] for pad=4"):
+        crop_and_flip(gx, gpu_xp.asarray(top), gpu_xp.asarray(bad), gpu_xp.asarray(flip))  # read back
+
+    drawn = random_crop_flip.draw(np.random.default_rng(5), 5)
+    device_drawn = gpu_xp.asarray(drawn)
+    with gpu_xp.counting() as counter:
+        out = random_crop_flip.apply(gx, device_drawn)
+    assert (counter.transfers, counter.uploads) == (0, 0)
+    np.testing.assert_array_equal(out.get(), random_crop_flip.apply(x, drawn))

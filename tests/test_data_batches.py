@@ -109,3 +109,39 @@ def test_gpu_batches_are_cupy_arrays_equal_to_the_cpu_ones():
         assert isinstance(xg, cupy.ndarray) and isinstance(yg, cupy.ndarray)
         np.testing.assert_array_equal(cupy.asnumpy(xg), xc)
         np.testing.assert_array_equal(cupy.asnumpy(yg), yc)
+
+
+def test_an_augmentation_drawn_ahead_gives_the_batches_it_gives_batch_by_batch():
+    """random_crop_flip has halves (draw, apply): batches() draws the epoch's crops and flips at its
+    start. The batches are those of the same function called batch by batch, in a resumed epoch and
+    in its last, partial batch too."""
+    x, y = data(23)
+    by_batch = lambda xb, rng: random_crop_flip(xb, rng)  # no halves: called batch by batch
+    for start in (0, 2):
+        ahead = collect(x, y, 5, seed=4, epoch=3, start_batch=start, augment=random_crop_flip)
+        one_by_one = collect(x, y, 5, seed=4, epoch=3, start_batch=start, augment=by_batch)
+        assert [len(yb) for _, yb in ahead] == [5, 5, 5, 5, 3][start:]
+        for (xa, ya), (xb, yb) in zip(ahead, one_by_one, strict=True):
+            np.testing.assert_array_equal(ya, yb)
+            np.testing.assert_array_equal(xa, xb)
+
+
+@pytest.mark.gpu
+def test_batches_of_device_data_are_gathered_and_augmented_on_the_device(gpu_xp):
+    """Data on the GPU (as the training loop puts it there): an epoch costs one upload of its order and
+    one of its draws, a batch nothing; the batches are the CPU's."""
+    if gpu_xp.__name__ != "emsm_np.testing.cupy_double":
+        pytest.skip("counts transfers and uploads: the CuPy double (EMSM_CUPY_DOUBLE=1) counts them")
+    x, y = data(23)
+    gx, gy = gpu_xp.asarray(x), gpu_xp.asarray(y)
+    cpu = collect(x, y, 5, seed=4, epoch=1, augment=random_crop_flip)
+    with gpu_xp.counting() as counter:
+        stream = batches(gx, gy, 5, seed=4, epoch=1, augment=random_crop_flip, device="gpu")
+        gpu = [next(stream)]
+        first = (counter.transfers, counter.uploads)
+        gpu += list(stream)
+    assert first == (0, 2) and (counter.transfers, counter.uploads) == (0, 2)
+    for (xc, yc), (xg, yg) in zip(cpu, gpu, strict=True):
+        assert isinstance(xg, gpu_xp.ndarray) and isinstance(yg, gpu_xp.ndarray)
+        np.testing.assert_array_equal(xg.get(), xc)
+        np.testing.assert_array_equal(yg.get(), yc)

@@ -148,3 +148,80 @@ def test_tutorial_07_runs_on_the_gpu(gpu_xp, tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "GPU available:" in proc.stdout and "NOTICE: no usable GPU" not in proc.stdout
+
+
+def small_sets():
+    """An MNIST-like set (the first 176 images of the MNIST sample, not augmented) and a CIFAR-like one
+    (176 random 3x32x32 images with CIFAR's augmentation, random_crop_flip): 11 batches of 16 an epoch."""
+    from emsm_np.data import load_dataset, random_crop_flip
+
+    mnist = load_dataset("mnist-sample")
+    mnist = mnist._replace(x_train=mnist.x_train[:176], y_train=mnist.y_train[:176],
+                           x_test=mnist.x_test[:64], y_test=mnist.y_test[:64])
+    rng = np.random.default_rng(0)
+    cifar = mnist._replace(name="cifar-like+", x_train=rng.standard_normal((176, 3, 32, 32), dtype=np.float32),
+                           x_test=rng.standard_normal((64, 3, 32, 32), dtype=np.float32), augment=random_crop_flip)
+    return {"mnist-like": mnist, "cifar-like+": cifar}
+
+
+def counts_per_iteration(xp, monkeypatch, cfg, ds, run_dir):
+    """``{iteration: (transfers, uploads, transfer sites)}`` of a GPU run of the training loop, with its
+    progress bar. An iteration is counted from the loop's choice of its learning rate to the next's, so
+    it holds the batch, the step, the loss watch and the progress bar, and at its interval also an
+    evaluation, a checkpoint or a log line."""
+    import emsm_np.training.loop as loop
+
+    marks, step_lr = [], loop.step_lr
+
+    def marking_step_lr(base_lr, iteration, milestones):
+        marks.append((iteration, counter.transfers, counter.uploads, dict(counter.transfer_sites)))
+        return step_lr(base_lr, iteration, milestones)
+
+    monkeypatch.setattr(loop, "step_lr", marking_step_lr)
+    with xp.counting() as counter:
+        train(cfg, run_dir, dataset=ds, progress=True, log=lambda message: None)
+    marks.append((cfg.max_iter, counter.transfers, counter.uploads, dict(counter.transfer_sites)))
+    return {it: (t1 - t0, u1 - u0, {k: v - s0.get(k, 0) for k, v in s1.items() if v != s0.get(k, 0)})
+            for (it, t0, u0, s0), (_, t1, u1, s1) in zip(marks, marks[1:])}
+
+
+@pytest.mark.parametrize("data", ["mnist-like", "cifar-like+"])
+def test_a_steady_state_training_step_copies_nothing_between_host_and_device(gpu_xp, monkeypatch, tmp_path, data):
+    """Issue 23's "no host work between steps": the batch (gathered on the device from the training set,
+    copied there once), CIFAR's augmentation, the step, SGD (its learning rate changing at a milestone),
+    the loss watch and the progress bar make no transfer and no upload. Copies are left to the first
+    iteration, the evaluations and checkpoints, the progress bar's log lines (every 10th iteration), and
+    the start of an epoch: its order (and, augmented, its crops and flips) in one upload each."""
+    if not is_double(gpu_xp):
+        pytest.skip("counts transfers and uploads: the CuPy double (EMSM_CUPY_DOUBLE=1) counts them")
+    ds = small_sets()[data]
+    cfg = sample_config(max_iter=34, eval_every=17, milestones=(6, 26), batch_size=16)
+    per_epoch = len(ds.x_train) // cfg.batch_size
+    counts = counts_per_iteration(gpu_xp, monkeypatch, cfg, ds, tmp_path / "run")
+
+    evaluating = {it for it in counts if (it + 1) % cfg.eval_every == 0}
+    logging = {it for it in counts if it % 10 == 0}  # the progress bar's loss and lr (_Run.show_step)
+    epoch_starts = {it for it in counts if it % per_epoch == 0}
+    steady = sorted(set(counts) - {0} - evaluating - logging - epoch_starts)
+    assert len(steady) >= 20 and {6, 26} <= set(steady)  # the milestones' steps are among them
+    assert {it: counts[it] for it in steady if counts[it][:2] != (0, 0)} == {}
+    # An epoch starts with one upload of its order, and one of its draws if augmented; no transfer.
+    later_epochs = sorted(epoch_starts - {0} - evaluating - logging)
+    assert later_epochs == [11, 22]
+    uploads = 1 + (ds.augment is not None)
+    assert {it: counts[it][:2] for it in later_epochs} == {it: (0, uploads) for it in later_epochs}
+
+
+def test_an_augmented_gpu_run_and_cpu_run_learn_the_same(gpu_xp, tmp_path):
+    """float64, CIFAR-like data with its augmentation: the GPU run gathers and crops its batches on the
+    device, the CPU run on the host; the same batches, so the same weights to rounding (14 iterations:
+    into the second epoch)."""
+    from emsm_np.training import load_checkpoint
+
+    ds = small_sets()["cifar-like+"]
+    for device in ("cpu", "gpu"):
+        cfg = sample_config(device=device, dtype="float64", max_iter=14, eval_every=14, batch_size=16)
+        train(cfg, tmp_path / device, dataset=ds, progress=False, log=lambda message: None)
+    a, b = (load_checkpoint(tmp_path / d / "checkpoint.npz")[0] for d in ("cpu", "gpu"))
+    for k in a:
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-8, atol=1e-10, err_msg=k)

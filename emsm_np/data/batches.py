@@ -7,6 +7,16 @@ earlier batches or epochs. A run restarted from a checkpoint taken after
 batch ``k`` of epoch ``e`` therefore calls ``batches(..., epoch=e,
 start_batch=k + 1)`` and gets exactly the batches the uninterrupted run would
 have seen, augmentation included.
+
+Where the data are on the GPU (CuPy arrays: the training loop copies the
+training set there once, at the start of a run), the batches are gathered
+there: the epoch's order is copied to the device once, at the epoch's start,
+and each batch's indices are a slice of it. An augmentation that comes in two
+halves (``augment.draw`` and ``augment.apply``, as
+:func:`~emsm_np.data.augment.random_crop_flip` does) has the whole epoch's draws
+made on the host at the epoch's start, from the same batch generators, and
+copied up in one upload; a batch then costs no copy either way. The numbers are
+those of the batch-by-batch path, on either device.
 """
 import numpy as np
 
@@ -58,7 +68,11 @@ def batches(x, y, batch_size, *, seed=0, epoch=0, shuffle=True, drop_last=False,
     drop_last : drop the last batch if it has fewer than ``batch_size`` items
     augment : None, or ``augment(xb, rng) -> xb`` applied to each input batch
         with the generator :func:`batch_rng` ``(seed, epoch, b)``, e.g.
-        :func:`~emsm_np.data.augment.random_crop_flip`
+        :func:`~emsm_np.data.augment.random_crop_flip`. If it has the attributes
+        ``draw(rng, n) -> drawn`` (a NumPy array (k, n) of its random choices for
+        ``n`` images) and ``apply(xb, drawn) -> xb``, the epoch's draws are made
+        at its start and each batch is ``apply(xb, drawn of its images)``: the
+        same result, with nothing copied between host and device per batch
     device : "cpu" (NumPy batches) or "gpu" (CuPy batches; an error, not a
         fallback, where no GPU is usable)
     start_batch : index of the first batch to yield, to resume an epoch;
@@ -89,15 +103,32 @@ def batches(x, y, batch_size, *, seed=0, epoch=0, shuffle=True, drop_last=False,
 
 
 def _iterate(x, y, xp, order, batch_size, total, start_batch, augment, seed, epoch, cp):
+    n, first = x.shape[0], start_batch * batch_size
+    if xp is not np:
+        order = xp.asarray(order)  # one upload an epoch: each batch's indices are a view of it
+    drawn = _epoch_draws(augment, n, batch_size, total, start_batch, seed, epoch, xp)
     for b in range(start_batch, total):
-        idx = order[b * batch_size:(b + 1) * batch_size]
-        if xp is not np:
-            idx = xp.asarray(idx)
+        lo, hi = b * batch_size, min((b + 1) * batch_size, n)
+        idx = order[lo:hi]
         xb, yb = x[idx], y[idx]  # fancy indexing copies: x is never modified
-        if augment is not None:
+        if drawn is not None:
+            xb = augment.apply(xb, drawn[:, lo - first:hi - first])
+        elif augment is not None:
             xb = augment(xb, batch_rng(seed, epoch, b))
         if cp is not None:
-            xb, yb = cp.asarray(xb), cp.asarray(yb)
+            xb, yb = cp.asarray(xb), cp.asarray(yb)  # uploads host batches; device ones stay as they are
         else:
             xb, yb = asnumpy(xb), asnumpy(yb)
         yield xb, yb
+
+
+def _epoch_draws(augment, n, batch_size, total, start_batch, seed, epoch, xp):
+    """The random draws of the augmentation of batches ``start_batch`` to ``total`` of the epoch, one
+    column an image, on ``xp``'s device (one upload on the GPU); None for an augmentation that is not
+    drawn ahead (no ``draw`` and ``apply``: called batch by batch) or none."""
+    if not (hasattr(augment, "draw") and hasattr(augment, "apply")) or start_batch == total:
+        return None
+    sizes = [min(batch_size, n - b * batch_size) for b in range(start_batch, total)]
+    drawn = np.concatenate([augment.draw(batch_rng(seed, epoch, b), size)
+                            for b, size in zip(range(start_batch, total), sizes)], axis=1)
+    return xp.asarray(drawn)
