@@ -1,4 +1,5 @@
 """``emsm info``: parameter counts and sizes against Table 3 of the paper, and its switch errors."""
+import pathlib
 import re
 
 import pytest
@@ -7,7 +8,7 @@ from emsm_np.cli import main
 from emsm_np.models import build_network
 from emsm_np.training.info import format_info, network_info, size_mb
 
-# Table 3 (model size in MB), the rows that emsm_np's networks reproduce: (switches, paper's MB).
+# Table 3 (model size in MB), the cells that emsm_np's networks reproduce: (switches, paper's MB).
 TABLE_3 = [
     (["--network", "liunet-cifar10", "--ensemble", "1"], 15.1),  # CIFAR-10 LiuNet (Softmax)
     (["--network", "liunet-cifar10", "--ensemble", "1", "--width", "48"], 9.3),  # LiuNet(48)
@@ -42,6 +43,65 @@ def test_the_sizes_quoted_in_the_issue(capsys):
     assert info_size(["--network", "liunet-cifar10", "--width", "48", "--ensemble", "1"], capsys)[0] == 9.32
     assert info_size(["--network", "liunet-cifar10", "--width", "96", "--ensemble", "1"], capsys)[0] == 30.90
     assert info_size(["--network", "liunet-cifar100"], capsys)[0] == 31.09
+
+
+# Every cell of Table 3's size comparison on docs/paper.md: the paper's number (Table 3 of its
+# text) and the emsm info switches (network, width, V) of each data set's column.
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TABLE_3_PAPER = {  # row: (CIFAR-10 MB, CIFAR-100 MB), as printed in the paper's Table 3
+    "LiuNet (Softmax)": (15.1, 15.7), "LiuNet(48)": (9.3, 9.4), "LiuNet(64)": (15.1, 15.3),
+    "LiuNet(96)": (30.9, 31.0), "LiuNet(48+64+96)": (55.4, 55.7), "EM-Softmax": (15.2, 31.1),
+}
+TABLE_3_OURS = {  # row: ((network, width, V) for CIFAR-10, the same for CIFAR-100); None: the sum row
+    "LiuNet (Softmax)": (("liunet-cifar10", None, 1), ("liunet-cifar10", None, 1)),
+    "LiuNet(48)": (("liunet-cifar10", 48, 1), ("liunet-cifar10", 48, 1)),
+    "LiuNet(64)": (("liunet-cifar10", 64, 1), ("liunet-cifar10", 64, 1)),
+    "LiuNet(96)": (("liunet-cifar10", 96, 1), ("liunet-cifar10", 96, 1)),
+    "LiuNet(48+64+96)": None,
+    "EM-Softmax": (("liunet-cifar10", None, 2), ("liunet-cifar100", None, 2)),
+}
+
+
+def _our_size(row, column):
+    dataset = ("cifar10", "cifar100")[column]
+    if TABLE_3_OURS[row] is None:  # model averaging of the three widths: the sum of their sizes
+        return sum(_our_size(f"LiuNet({w})", column) for w in (48, 64, 96))
+    network, width, ensemble = TABLE_3_OURS[row][column]
+    return network_info(network, dataset, ensemble, width)["size_mb"]
+
+
+def _paper_page_table_3():
+    """{row: [(paper's number, our printed number, mark), per column]} from docs/paper.md."""
+    text = (ROOT / "docs" / "paper.md").read_text(encoding="utf-8")
+    block = text.split("<!-- table3-cells")[1].split("\n\n")[0]
+    rows = {}
+    for line in block.splitlines()[3:]:  # the marker, the header, the rule
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        ours = [re.fullmatch(r"([0-9.]+) (✓|✗)", c) for c in (cells[3], cells[5])]
+        assert all(ours), line
+        rows[cells[0]] = [(float(cells[2]), ours[0].group(1), ours[0].group(2)),
+                          (float(cells[4]), ours[1].group(1), ours[1].group(2))]
+    return rows
+
+
+def test_every_table_3_cell_on_the_paper_page_is_computed_and_marked_right():
+    """Each cell docs/paper.md compares: the paper's number is Table 3's, ours is what the
+    networks give (two decimals), and it is marked a match exactly when it rounds to the paper's."""
+    page = _paper_page_table_3()
+    assert set(page) == set(TABLE_3_PAPER)
+    matches = 0
+    for row, cells in page.items():
+        for column, (paper, ours, mark) in enumerate(cells):
+            exact = _our_size(row, column)
+            assert paper == TABLE_3_PAPER[row][column], (row, column)
+            assert ours == f"{exact:.2f}", (row, column, exact)
+            match = round(exact, 1) == paper
+            assert mark == ("✓" if match else "✗"), (row, column, exact, paper)
+            matches += match
+    # The three CIFAR-100 cells that do not match: LiuNet (15.7), LiuNet(64) (15.3), their sum (55.7).
+    assert matches == 9
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "it reproduces 9 to the paper's rounding" in " ".join(readme.split())
 
 
 def test_mib_would_not_reproduce_table_3():

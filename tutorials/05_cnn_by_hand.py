@@ -15,7 +15,8 @@ networks, one at a time, in the order "derive, check numerically, then fuse":
 * **max-pooling**, whose gradient is routed to the maximum of each window, and
   PyTorch's ``ceil_mode`` (the 7x7 map that becomes 4x4 in LiuNet);
 * **PReLU**, the activation of emsm_np's LiuNets (the paper names no
-  activation; PReLU is emsm_np's choice, ReLU the L-Softmax prototxts').
+  activation; PReLU is the L-Softmax paper's, as reported, and ReLU the L-Softmax
+  prototxts': docs/paper.md).
 
 Each backward pass is compared with central differences by
 :mod:`emsm_np.gradcheck` in float64. The relative error is

@@ -306,8 +306,11 @@ for name, net in nets.items():
 # :math:`x^\top w_y = \|x\|\,\|w_y\|\cos\theta_y`, and every logit
 # difference grows with :math:`\|x\|`, so a fixed :math:`m` is met more easily
 # by longer features than by wider angles; weight decay is what keeps the
-# lengths in check. Losses that want an angular margin (L-Softmax, SphereFace,
-# CosFace) normalise the features or the weights for this reason.
+# lengths in check. Losses that want an angular margin put it on the angle
+# instead: SphereFace normalises the weights and CosFace the weights and the
+# features for this reason, while L-Softmax normalises neither (its target
+# logit is :math:`\|w_y\|\,\|x\|\,\psi(\theta_y)`) and makes the margin
+# multiplicative in the angle, so that it too grows with :math:`\|x\|`.
 #
 # .. note::
 #

@@ -1,5 +1,7 @@
 """L-Softmax loss (Liu, Wen, Yu, Yang 2016, "Large-margin softmax loss for convolutional
-neural networks", Eqs. 5-6): the large-margin logits, then softmax cross-entropy.
+neural networks", Eq. 4; psi is its Eqs. 5-6): the large-margin logits, then softmax
+cross-entropy. (What each cited equation number rests on: docs/paper.md, "The compared
+losses of Table 1".)
 
 For features ``x`` (n, d), a classifier ``W`` (d, K), labels ``y``, an integer margin
 ``m >= 1`` and the annealing weight ``beta >= 0``::

@@ -1,5 +1,7 @@
-"""The large-margin logits of L-Softmax (Liu et al. 2016, Eqs. 5-6 with the annealing weight
-beta of its Sec. 4 and code): Caffe's ``LargeMarginInnerProduct`` layer.
+"""The large-margin logits of L-Softmax (Liu et al. 2016: the target logit of its loss, Eq. 4,
+with psi of its Eqs. 5-6 and the annealing weight beta of its experimental settings, Sec. 5.1,
+and code): Caffe's ``LargeMarginInnerProduct`` layer. (What each cited number rests on:
+docs/paper.md, "The compared losses of Table 1".)
 
 For features ``x`` (n, d), a classifier ``W`` (d, K), labels ``y`` and an integer
 margin ``m``, with ``a_k = ||w_k||``, ``b_i = ||x_i||`` and ``c_i = cos(theta_i)`` the

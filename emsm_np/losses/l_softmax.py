@@ -11,8 +11,10 @@ with the iteration ``it`` of training::
     beta(it) = max(beta_min, base * (1 + gamma * it)^(-power))
 
 :data:`L_SOFTMAX_SCHEDULE` holds the values of the L-Softmax MNIST prototxt (base 1000,
-gamma 2.5e-5, power 35, beta_min 0: beta is below 1 after about 8,000 iterations),
-:data:`SPHEREFACE_SCHEDULE` those of SphereFace's (base 1000, gamma 0.12, power 1,
+gamma 2.5e-5, power 35, beta_min 0: beta is below 1 after about 8,700 iterations). That
+prototxt trains m = 4 with them (``type: QUADRUPLE``); its CIFAR-10 prototxt trains m = 2
+with gamma 2e-5 and power 45. The head's default pairing, m = 2 with the MNIST schedule,
+is emsm_np's. :data:`SPHEREFACE_SCHEDULE` holds those of SphereFace's (base 1000, gamma 0.12, power 1,
 beta_min 5). The Caffe layers count their forward passes and add one before computing
 beta, so the first training step uses ``it = 1``; the heads do the same.
 """

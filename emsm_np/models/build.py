@@ -29,8 +29,8 @@ HEADS = {"em-softmax": EMSoftmax, "hinge": HingeLoss, "center": CenterLoss, "l-s
 
 
 def _activation(kind, channels, dtype):
-    # PReLU (one slope per channel) is emsm_np's choice: the EM-Softmax paper names no
-    # activation. ReLU as in the L-Softmax prototxts.
+    # PReLU (one slope per channel): the EM-Softmax paper names no activation; the L-Softmax
+    # paper's text is reported to use PReLU, and its prototxts ReLU (docs/paper.md).
     return PReLU(channels, dtype=dtype) if kind == "prelu" else ReLU()
 
 
@@ -122,8 +122,8 @@ def build_network(name="lenet", num_classes=10, feature_dim=None, ensemble=1, ma
         see docs/paper.md), 128 for lenet
     ensemble, margin, lam, normalize, hsic_gradient : the head's switches (see EMSoftmax;
         hsic_gradient "paper": docs/derivations.md, 'The paper's HSIC gradient')
-    activation : "prelu" (emsm_np's choice, the paper names none; LiuNet default) or
-        "relu" (the L-Softmax prototxts; lenet default)
+    activation : "prelu" (the EM-Softmax paper names none; the L-Softmax paper's, as reported;
+        LiuNet default) or "relu" (the L-Softmax prototxts; lenet default)
     in_channels : override the configuration's input channels (e.g. 3 for lenet on CIFAR)
     input_size : override the configuration's image height and width (square images;
         e.g. 28 for liunet-cifar10 on MNIST: 28 -> 14 -> 7 -> 4 before the FC layer)

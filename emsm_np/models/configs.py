@@ -20,8 +20,10 @@ Sources
   EM-Softmax 15.2 MB against 15.15 and 15.16 here (V = 1, 2); LiuNet(48) 9.3 and
   LiuNet(96) 30.9 against 9.32 and 30.90 (``width`` 48, 96); CIFAR-100
   EM-Softmax 31.1 against 31.09 (``liunet-cifar100``, V = 2). With FC 512 the
-  CIFAR-10 network would be 19.36 MB. PReLU (the LiuNet default) is emsm_np's
-  choice; the prototxts use ReLU.
+  CIFAR-10 network would be 19.36 MB (the L-Softmax paper's text is reported to use
+  256, its prototxts use 512). PReLU (the LiuNet default) is the L-Softmax paper's as
+  reported; the prototxts use ReLU (docs/paper.md, "The L-Softmax paper against its
+  prototxts").
 """
 
 LIUNET = {

@@ -27,7 +27,8 @@ the rows of Softmax, M-, E- and EM-Softmax and their run directories are the sam
 with and without them. Each compared loss trains at ``emsm train``'s defaults for it
 (:data:`emsm_np.training.config.LOSS_DEFAULTS`); the paper tuned them and gives no values.
 
-The paper is silent on the batch size (128 here, the L-Softmax prototxts'), on the
+The paper is silent on the batch size (128 here, the L-Softmax prototxts'; the L-Softmax
+paper's text is reported to use 256), on the
 images m is selected on (the last 10,000 training images of MNIST, 5,000 of CIFAR
 here) and on anything like the cpu preset.
 """

@@ -2,9 +2,10 @@
 
 Presets (learning rate 0.1 divided by 10 at the milestones, SGD momentum 0.9,
 weight decay 5e-4, from the EM-Softmax paper, Sec. 4.3 (L-Softmax's released
-solvers use other steps); batch size 128, which
-the paper does not state: it is the L-Softmax prototxts' for MNIST and CIFAR,
-whose settings the paper says it follows strictly):
+solvers use other steps); batch size 128, which the paper does not state: it is the
+L-Softmax prototxts' for MNIST and CIFAR (the L-Softmax paper's text is reported to use
+256; the paper says it follows L-Softmax's settings strictly, and docs/paper.md, "The
+L-Softmax paper against its prototxts", says which default follows which source and why):
 
 ============  ===================  =========  ==============================================
 schedule      milestones           stop at    use
@@ -77,7 +78,8 @@ SCHEDULES = {
 
 # Defaults of the switches for each loss when the user gives none. V = 2 and lambda = 0.1 are
 # the paper's working values (Sec. 4.4: Fig. 1 varies lambda at V = 2, "insensitive to lambda in
-# [0.01, 1.0]"; Fig. 2 and Table 4 use lambda = 0.1). They are applied with the exact HSIC
+# [0.01, 1.0]", Fig. 2 sets lambda = 0.1 and V = 2 is suggested; Sec. 4.8, Table 4: "the diversity
+# hyperparameter lambda of our EM-Softmax is 0.1"). They are applied with the exact HSIC
 # gradient (hsic_gradient "exact", 4 lam W_v K_v), so lambda = 0.1 here is the paper's
 # lambda = 0.4 if its authors trained with their stated gradient lam W_v K_v; for the paper's
 # lambda as stated, use hsic_gradient "paper" (see emsm_np/losses/em_softmax.py). The margin 0.3

@@ -1,10 +1,10 @@
-"""``emsm info``: a network's parameter count and size in MB, counted so as to reproduce
-Table 3 of the paper (whose counting rule is not stated).
+"""``emsm info``: a network's parameter count and size in MB, counted as Table 3 of the paper
+counts (its rule is not stated; this one reproduces 9 of the 12 cells docs/paper.md compares).
 
 Table 3 gives model sizes in MB. Counting every trained parameter -- convolution
 and FC weights, the head's V classifiers, batch-norm scales and shifts, PReLU
 slopes (not the batch-norm running statistics, which are not trained) -- at 4
-bytes (float32), with 1 MB = 10^6 bytes, reproduces them to the paper's rounding
+bytes (float32), with 1 MB = 10^6 bytes, reproduces these to the paper's rounding
 (``tests/test_info.py``)::
 
     Table 3 row                         emsm info                                      MB      paper
@@ -17,9 +17,10 @@ bytes (float32), with 1 MB = 10^6 bytes, reproduces them to the paper's rounding
     CIFAR-100 LiuNet(96)                --network liunet-cifar100 --width 96 --ensemble 1  30.99   31.0
     CIFAR-100 EM-Softmax                --network liunet-cifar100 --ensemble 2         31.09   31.1
 
-Two CIFAR-100 entries are not reproduced: LiuNet(64) (15.24 against 15.3) and the
+Three CIFAR-100 entries are not reproduced: LiuNet(64) (15.24 against 15.3), the
 Softmax LiuNet (15.7: no configuration here gives it; the Softmax liunet-cifar100
-is 30.99 MB, and the paper's own EM-Softmax, 31.1 MB, is that network with V = 2).
+is 30.99 MB, and the paper's own EM-Softmax, 31.1 MB, is that network with V = 2), and
+LiuNet(48+64+96), the sum of three (55.64 against 55.7, the LiuNet(64) difference).
 Counting in MiB (2^20 bytes) gives 14.45 for the 15.1 MB LiuNet, and counting only
 the weight matrices gives 15.13 for the 15.2 MB EM-Softmax: neither is Table 3's rule.
 """
@@ -29,7 +30,7 @@ from ..models import build_network, stage_widths
 from ..models.configs import NETWORKS
 
 BYTES_PER_PARAMETER = 4  # float32
-MB = 10**6  # bytes; Table 3's sizes are reproduced with 10^6, not 2^20
+MB = 10**6  # bytes; Table 3's sizes are matched with 10^6, not 2^20
 
 
 def default_dataset(network):
@@ -84,5 +85,5 @@ def format_info(info):
         f"weak classifiers: V = {info['ensemble']}",
         f"parameters: {info['parameters']:,} (features {info['feature_parameters']:,}, "
         f"head {info['head_parameters']:,})",
-        f"size: {info['size_mb']:.2f} MB (float32, 1 MB = 10^6 bytes: this reproduces Table 3's sizes)",
+        f"size: {info['size_mb']:.2f} MB (float32, 1 MB = 10^6 bytes, Table 3's unit)",
     ])
