@@ -75,6 +75,37 @@ def torch_head_loss(torch, f, W, y, margin, lam):
     return ce + lam * ((S * S).sum() - (G * G).sum())
 
 
+def torch_twin(torch, net, x, y, device="cpu"):
+    """The same network, head and optimiser as ``net`` in PyTorch on ``device``, with ``net``'s
+    weights (read from its NumPy arrays: call before ``net.to("gpu")``), on the batch ``x, y``.
+
+    Returns ``(step, loss)``: ``step()`` is one training step (forward, loss, backward, the SGD
+    update with momentum and weight decay as emsm_np's SGD: none on biases, batch-norm and PReLU
+    parameters) and returns the loss tensor, without waiting for the device; ``loss()`` is the
+    loss of the batch, for comparing the two before any step. ``benchmarks/gpu_check.py`` times
+    it on the GPU (``device="cuda"``)."""
+    dev = torch.device(device)
+    tf = torch_features(torch, net.features).to(dev)
+    tW = torch.nn.Parameter(torch.from_numpy(net.head.params["weight"].copy()).to(dev))
+    tx, ty = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
+    decay = [p for n, p in tf.named_parameters() if n.endswith("weight") and p.ndim > 1] + [tW]
+    no_decay = [p for n, p in tf.named_parameters() if not (n.endswith("weight") and p.ndim > 1)]
+    topt = torch.optim.SGD([{"params": decay, "weight_decay": 5e-4},
+                            {"params": no_decay, "weight_decay": 0.0}], lr=0.01, momentum=0.9)
+
+    def loss():
+        return torch_head_loss(torch, tf(tx), tW, ty, HEAD["margin"], HEAD["lam"])
+
+    def step():
+        topt.zero_grad(set_to_none=True)
+        value = loss()
+        value.backward()
+        topt.step()
+        return value
+
+    return step, loss
+
+
 def setup(torch, name, batch):
     rng = np.random.default_rng(0)
     net = build_network(name, num_classes=10, **HEAD, seed=0)
@@ -87,24 +118,12 @@ def setup(torch, name, batch):
         net.backward()
         opt.step()
 
-    tf = torch_features(torch, net.features)
-    tW = torch.nn.Parameter(torch.from_numpy(net.head.params["weight"].copy()))
-    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-    decay = [p for n, p in tf.named_parameters() if n.endswith("weight") and p.ndim > 1] + [tW]
-    no_decay = [p for n, p in tf.named_parameters() if not (n.endswith("weight") and p.ndim > 1)]
-    topt = torch.optim.SGD([{"params": decay, "weight_decay": 5e-4},
-                            {"params": no_decay, "weight_decay": 0.0}], lr=0.01, momentum=0.9)
-
-    def theirs():
-        topt.zero_grad(set_to_none=True)
-        loss = torch_head_loss(torch, tf(tx), tW, ty, HEAD["margin"], HEAD["lam"])
-        loss.backward()
-        topt.step()
+    theirs, their_loss = torch_twin(torch, net, x, y)
 
     # Same loss on the same weights before any step (float32 sums in different orders).
     ours_loss = net.head.forward(net.features.forward(x, train=True), y)
     with torch.no_grad():
-        theirs_loss = float(torch_head_loss(torch, tf(tx), tW, ty, HEAD["margin"], HEAD["lam"]))
+        theirs_loss = float(their_loss())
     return ours, theirs, ours_loss, theirs_loss
 
 
