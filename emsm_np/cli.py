@@ -209,7 +209,7 @@ def _parser():
     g.add_argument("--only", help="a comma-separated list of groups (paper, losses, layers), routes (reference, "
                    "fast), equations (4, 5, 6, 9) or words of a check's name (default: every check)")
     g.add_argument("--seed", type=_int, default=0, help="seed of the random inputs (default: 0)")
-    g.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
+    g.add_argument("--json", action="store_true", help="print the report as JSON (default: as text)")
     from .reproduce.experiments import EXPERIMENTS, PRESETS
 
     r = sub.add_parser(
