@@ -206,8 +206,9 @@ else:
 # at batch 128 is 74 array operations where the textbook routes take 389
 # (``with emsm_np.ops.reference_routes():`` runs those instead). To train on
 # the GPU, pass ``device="gpu"`` to :class:`~emsm_np.training.TrainConfig` or
-# run ``emsm train --device gpu``; the batches are copied to the GPU one at a
-# time and the evaluation copies its predictions back.
+# run ``emsm train --device gpu``; the training set is copied to the GPU once,
+# each batch is gathered there, and a training step copies nothing between host
+# and device (the evaluation copies its predictions back).
 
 # %%
 # Same numbers on both devices
