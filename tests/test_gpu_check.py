@@ -108,3 +108,15 @@ def test_smoke_mode_runs_the_chosen_sections_under_the_double_and_writes_them(tm
     assert "| liunet-mnist | 8 |" in text and "| ok |" in text and "**FAILS**" not in text
     assert "| off | full float32" in text and "| lenet | 8 | on |" in text  # both TF32 modes, the double has neither
     assert text.rstrip().splitlines()[-1].startswith("All sections passed")
+
+
+def test_the_session_script_parses_its_data_folder_is_ignored_and_the_docs_give_its_call():
+    script = os.path.join(ROOT, "benchmarks", "gpu_session.sh")
+    assert subprocess.run(["bash", "-n", script], capture_output=True).returncode == 0
+    with open(os.path.join(ROOT, ".gitignore")) as f:
+        assert "/.gpu_data/" in f.read().splitlines()  # MNIST travels by carry, never committed
+    with open(os.path.join(ROOT, "docs", "results", "gpu.md")) as f:
+        page = f.read()
+    for part in ("### The prepared GPU command", "command: `bash benchmarks/gpu_session.sh`",
+                 'carry: `[".gpu_data"]`', "timeout_s: `540`", "cp -r ../shared/data/mnist .gpu_data/"):
+        assert part in page
