@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import subprocess
 
 from .experiments import COMPARED_ROWS, paper_number, reference
 from .paper import FIG1_TEXT, FIG2_TEXT, MARGIN_TEXT, TABLE1, paper_key
@@ -50,17 +51,58 @@ def _test(values, ref_values, is_ref):
 
 
 def _rows(experiment, rows, dataset, results):
-    """Per setting: label, x, test and validation values (%), their summaries, the paper's number."""
+    """Per setting: label, x, test and validation values (%) with the seed of each, their summaries,
+    the paper's number."""
     out = []
     for s in rows:
-        mine = [r for r in results if r["dataset"] == dataset and r["setting"] == s.key]
+        mine = sorted((r for r in results if r["dataset"] == dataset and r["setting"] == s.key),
+                      key=lambda r: r["seed"])
         ok = [r for r in mine if r["status"] != "diverged"]
         test, val = _pct(r["test_accuracy"] for r in ok), _pct(r["val_accuracy"] for r in ok)
         paper, source = paper_number(experiment, s, dataset)
         out.append({"key": s.key, "label": s.label, "x": s.x, "test": test, "val": val,
+                    "seeds": [r["seed"] for r in ok if r["test_accuracy"] is not None],
+                    "diverged_seeds": [r["seed"] for r in mine if r["status"] == "diverged"],
                     "diverged": len(mine) - len(ok), "summary": summarize(test), "val_summary": summarize(val),
                     "paper": paper, "paper_source": source})
     return out
+
+
+def _value(v):
+    """A per-seed accuracy in per cent: two decimals when that is exact (10,000 test images), else four."""
+    return f"{v:.2f}" if abs(v - round(v, 2)) < 1e-9 else f"{v:.4f}"
+
+
+def _per_seed_table(data, seeds, what="test"):
+    """Every seed's accuracy (%) per setting: the values each statistic of the table is computed from."""
+    lines = [f"Per-seed {what} accuracy (%), the values every statistic above is computed from (also in "
+             "`results.json`):", "",
+             "| setting | " + " | ".join(f"seed {k}" for k in range(seeds)) + " |",
+             "|---|" + "---|" * seeds]
+    for r in data:
+        values = r["test"] if what == "test" else r["val"]
+        by_seed = dict(zip(r["seeds"], values))
+        cells = [_value(by_seed[k]) if k in by_seed else ("diverged" if k in r["diverged_seeds"] else "—")
+                 for k in range(seeds)]
+        lines.append(f"| {r['label']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def code_version():
+    """``{"emsm_np": version, "commit": short hash or None, "dirty": bool or None}`` of the code that ran:
+    the commit of the git checkout the package is imported from, if it is one."""
+    from .. import __version__
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
+                                check=True, timeout=10).stdout.strip() or None
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "emsm_np"],
+                                    cwd=os.path.dirname(os.path.dirname(here)), capture_output=True, text=True,
+                                    check=True, timeout=10).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = None, None
+    return {"emsm_np": __version__, "commit": commit, "dirty": dirty}
 
 
 def _table(data, ref):
@@ -127,7 +169,11 @@ def write_report(out, experiment, preset, seeds, runs, results, missing, command
     if cfg.dataset == "mnist-sample":
         lines += ["", "Smoke preset: seconds of training on the embedded MNIST sample, to test the machinery; "
                       "its numbers say nothing about the paper's (shown beside them: full MNIST)."]
-    report = {"experiment": experiment, "preset": preset.name, "seeds": seeds, "command": command, "datasets": {}}
+    code = code_version()
+    lines[4:4] = [f"Code: emsm_np {code['emsm_np']}" + (f", commit {code['commit']}" if code["commit"] else "") +
+                  (" (with uncommitted changes to emsm_np/)" if code["dirty"] else "") + ".", ""]
+    report = {"experiment": experiment, "preset": preset.name, "seeds": seeds, "command": command, "code": code,
+              "datasets": {}}
     for ds in datasets:
         lines += ["", f"## {ds}", ""]
         if ds in missing:
@@ -150,8 +196,13 @@ def write_report(out, experiment, preset, seeds, runs, results, missing, command
                 entry["chosen"] = chosen["key"]
         else:
             lines += _table(data, reference(experiment, rows))
-        entry["rows"] = [{"key": r["key"], "label": r["label"], "x": r["x"], "test_accuracy": r["test"],
-                          "val_accuracy": r["val"], "diverged": r["diverged"],
+        lines += [""] + _per_seed_table(data, seeds)
+        if experiment == "margin":
+            lines += [""] + _per_seed_table(data, seeds, "validation")
+        entry["reference"] = reference(experiment, rows) if experiment != "margin" else entry.get("chosen")
+        entry["rows"] = [{"key": r["key"], "label": r["label"], "x": r["x"], "seeds": r["seeds"],
+                          "test_accuracy": r["test"], "val_accuracy": r["val"], "diverged": r["diverged"],
+                          "diverged_seeds": r["diverged_seeds"],
                           **{k: v for k, v in r["summary"]._asdict().items()},
                           "val_mean": r["val_summary"].mean, "paper": r["paper"], "paper_source": r["paper_source"],
                           "welch_t": r.get("welch_t"), "welch_p": r.get("welch_p")} for r in data]
