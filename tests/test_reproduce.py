@@ -237,3 +237,114 @@ def test_the_figures_mark_only_lambda_01_v2_and_say_whose_number_and_what_is_ass
     assert marked[(0.1, 2, "cifar10")][0] == 93.31
     assert marked[(0.1, 2, "cifar100+")] == (75.69, "Table 1 EM-Softmax (λ, V not stated: 0.1, 2 assumed)")
     assert marked[(0.1, 2, "mnist")] == (TABLE1["em-softmax"]["mnist"], "Table 1 EM-Softmax (λ, V not stated: 0.1, 2 assumed)")
+
+
+def test_fashion_mnist_table1_with_every_loss_and_fig1_run_resumably_through_the_command_line(
+        tmp_path, monkeypatch, capsys):
+    """--dataset fashion-mnist: Table 1's nine rows and Fig. 1, smoke preset. The shipped MNIST sample
+    stands in for Fashion-MNIST's files (the runner's loader is asked for fashion-mnist in DATA)."""
+    from emsm_np.data import load_dataset
+
+    sample = load_dataset("mnist-sample")
+    asked = []
+
+    def load_fashion(name, data_dir=None, download=True, **kw):
+        asked.append((name, data_dir))
+        return sample._replace(name=name)
+
+    monkeypatch.setattr(runner, "load_dataset", load_fashion)
+    data = tmp_path / "DATA"
+    data.mkdir()
+    t1, f1 = tmp_path / "fashion-table1-smoke", tmp_path / "fashion-fig1-smoke"
+    common = ["--preset", "smoke", "--dataset", "fashion-mnist", "--data-dir", str(data)]
+    assert main(["reproduce", "table1", *common, "--seeds", "1", "--compared", "--out", str(t1)]) == 0
+    assert main(["reproduce", "fig1", *common, "--seeds", "2", "--out", str(f1)]) == 0
+    assert set(asked) == {("fashion-mnist", str(data))}
+
+    report = json.loads((t1 / "results.json").read_text())
+    assert list(report["datasets"]) == ["fashion-mnist"] and "--dataset fashion-mnist --compared" in report["command"]
+    rows = report["datasets"]["fashion-mnist"]["rows"]
+    assert [r["key"] for r in rows] == ["softmax", "m-softmax", "e-softmax", "em-softmax",
+                                        "hinge", "center", "a-softmax", "n-softmax", "l-softmax"]
+    for r in rows:  # every loss trained, with its per-seed values; no paper number: not a data set of the paper
+        assert r["n"] == 1 and r["seeds"] == [0] and len(r["test_accuracy"]) == 1
+        assert r["paper"] is None and r["paper_source"] == "not in the paper (it has no fashion-mnist)"
+    table = (t1 / "results.md").read_text()
+    assert "## fashion-mnist" in table and "Not a data set of the paper: fashion-mnist" in table
+    assert "| HingeLoss | 1 |" in table and "| L-Softmax | " in table and "Per-seed test accuracy (%)" in table
+    cfg = json.loads((t1 / "fashion-mnist" / "l-softmax" / "seed-0" / "config.json").read_text())
+    assert (cfg["dataset"], cfg["loss"], cfg["margin"]) == ("fashion-mnist", "l-softmax", 2)
+
+    fig = json.loads((f1 / "results.json").read_text())["datasets"]["fashion-mnist"]
+    assert [r["x"] for r in fig["rows"]] == list(PRESETS["smoke"].grids["fig1"]) and fig["reference"] == "lam-0"
+    assert all(r["n"] == 2 and r["ci_low"] < r["mean"] < r["ci_high"] for r in fig["rows"])
+    assert all(r["paper"] is None for r in fig["rows"])  # no star: the paper has no Fashion-MNIST panel
+    assert (f1 / "fig1.png").read_bytes()[:4] == b"\x89PNG"
+
+    def refuse(*a, **k):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(runner, "train", refuse)
+    capsys.readouterr()
+    assert main(["reproduce", "table1", *common, "--seeds", "1", "--compared", "--out", str(t1)]) == 0
+    assert capsys.readouterr().out.count("done before, skipped") == 9
+
+
+def test_the_cpu_presets_fashion_mnist_runs_are_table1s_nine_losses_and_fig1s_lambdas():
+    table1 = runner.plan("table1", "cpu", seeds=5, datasets=["fashion-mnist"], compared=True)
+    assert len(table1) == 9 * 5 and {cfg.dataset for *_, cfg in table1} == {"fashion-mnist"}
+    assert len({cfg.loss for *_, cfg in table1}) == 9 and {seed for _, _, seed, _ in table1} == set(range(5))
+    fig1 = runner.plan("fig1", "cpu", seeds=3, datasets=["fashion-mnist"])
+    assert [cfg.lam for *_, cfg in fig1[::3]] == [0.0, 0.01, 0.1, 1.0, 10.0, 30.0] and len(fig1) == 18
+    for *_, cfg in table1 + fig1:  # the cpu preset's recipe, unchanged
+        assert (cfg.network, cfg.max_iter, cfg.milestones, cfg.batch_size) == ("lenet", 3000, (1800, 2550), 128)
+        assert cfg.validation == 0 and cfg.device == "cpu"
+
+
+def _lock(run_dir, pid):
+    import socket
+
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, runner.LOCK), "w") as f:
+        f.write(f"{pid} {socket.gethostname()}\n")
+
+
+def test_two_processes_share_the_runs_a_live_claim_is_left_and_a_dead_ones_taken_over(tmp_path, monkeypatch):
+    import shutil
+    import subprocess
+    import sys
+
+    out, whole = tmp_path / "shared", tmp_path / "whole"
+    run_experiment("table1", "smoke", seeds=1, out=str(whole), log=lambda m: None)
+    ds, first, seed, _ = runner.plan("table1", "smoke", seeds=1)[0]
+    claimed = runner.run_dir_of(str(out), ds, first, seed)
+    _lock(claimed, os.getppid())  # a live process (pytest's parent) is training the first run
+
+    said = []
+    real_run_one = runner.run_one
+
+    def other_finishes_meanwhile(cfg, run_dir, dataset, log=print):
+        if not os.path.isfile(os.path.join(claimed, "summary.json")):  # the other process ends its run
+            for name in os.listdir(runner.run_dir_of(str(whole), ds, first, seed)):
+                shutil.copy(os.path.join(runner.run_dir_of(str(whole), ds, first, seed), name), claimed)
+        return real_run_one(cfg, run_dir, dataset, log)
+
+    monkeypatch.setattr(runner, "run_one", other_finishes_meanwhile)
+    report = run_experiment("table1", "smoke", seeds=1, out=str(out), log=said.append)
+    assert any(f"being trained by process {os.getppid()}" in m for m in said)
+    assert os.path.isfile(os.path.join(claimed, runner.LOCK))  # another's claim is never removed
+    # The last to finish tabulates every run, the other process's too, to the same numbers.
+    assert report["datasets"] == json.loads((whole / "results.json").read_text())["datasets"]
+    for _, s, k, _ in runner.plan("table1", "smoke", seeds=1)[1:]:
+        assert not os.path.exists(os.path.join(runner.run_dir_of(str(out), ds, s, k), runner.LOCK))
+
+    monkeypatch.setattr(runner, "run_one", real_run_one)
+    shutil.rmtree(claimed)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    _lock(claimed, dead.pid)  # a killed process's claim
+    said.clear()
+    report = run_experiment("table1", "smoke", seeds=1, out=str(out), log=said.append)
+    assert any("Softmax / seed 0" in m and "(trained," in m for m in said)
+    assert not os.path.exists(os.path.join(claimed, runner.LOCK))
+    assert report["datasets"] == json.loads((whole / "results.json").read_text())["datasets"]

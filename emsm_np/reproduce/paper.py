@@ -51,6 +51,12 @@ MARGIN_TEXT = ("Sec. 4.4: m is tried in {0.1, 0.5, 1, 5, 10} and 'the one that p
                "paper gives neither the images it is selected on nor the m chosen for any data set.")
 
 
+# The data sets of the paper's Tables 1 and 4 (and its Figs. 1-2: CIFAR10, CIFAR100). Any other
+# (Fashion-MNIST) is emsm_np's addition: no number of the paper stands beside its rows.
+PAPER_DATASETS = ("mnist", "cifar10", "cifar10+", "cifar100", "cifar100+")
+NOT_IN_PAPER = "not in the paper (it has no {dataset})"
+
+
 def paper_key(dataset):
     """The paper's column for one of our data sets (the embedded sample is a part of MNIST)."""
     return "mnist" if dataset in ("mnist-sample", "mnist") else dataset

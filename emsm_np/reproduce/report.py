@@ -6,7 +6,7 @@ import os
 import subprocess
 
 from .experiments import COMPARED_ROWS, paper_number, reference
-from .paper import FIG1_TEXT, FIG2_TEXT, MARGIN_TEXT, TABLE1, paper_key
+from .paper import FIG1_TEXT, FIG2_TEXT, MARGIN_TEXT, PAPER_DATASETS, TABLE1, paper_key
 from .stats import summarize, welch
 
 TITLES = {
@@ -166,6 +166,11 @@ def write_report(out, experiment, preset, seeds, runs, results, missing, command
                  "λ = 0.1 (Sec. 4.4), normalisation " + cfg.normalize + "." +
              (f" The compared losses at emsm train's defaults (the paper's tuned values are not given): {compared}."
               if compared else "")]
+    extra = [ds for ds in datasets if paper_key(ds) not in PAPER_DATASETS]
+    if extra:
+        lines += ["", f"Not a data set of the paper: {', '.join(extra)}. Its rows have no paper number beside "
+                      "them; they test the paper's claim (EM-Softmax above Softmax, M- and E-Softmax, and the "
+                      "compared losses), not a number of the paper."]
     if cfg.dataset == "mnist-sample":
         lines += ["", "Smoke preset: seconds of training on the embedded MNIST sample, to test the machinery; "
                       "its numbers say nothing about the paper's (shown beside them: full MNIST)."]

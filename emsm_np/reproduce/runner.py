@@ -8,10 +8,18 @@ resumes every interrupted one from its checkpoint
 numbers as an uninterrupted run), and refuses a directory that holds a run of
 another configuration. A run that diverged is recorded, not retried (it would
 diverge again: everything random is seeded).
+
+Two machines' worth of cores, or two cores: the same command started twice (or more) shares
+the work. Each process claims a run before training it (``reproduce.lock`` in the run
+directory, created atomically, holding the process id and the host, removed when the run
+ends) and skips a run that a live process holds; a lock left by a killed process is taken
+over. The process that finishes last writes the complete table (it reads the summaries of the
+runs the others trained); running the command once more, which trains nothing, does too.
 """
 import dataclasses
 import json
 import os
+import socket
 import time
 
 from ..data import DataNotFoundError, load_dataset
@@ -51,6 +59,73 @@ def _same_config(saved, wanted):
     a, b = dataclasses.asdict(saved), dataclasses.asdict(wanted)
     a.pop("data_dir"), b.pop("data_dir")  # where the files are does not change the run
     return [f"{k} {a[k]!r} (wanted {b[k]!r})" for k in a if a[k] != b[k]]
+
+
+LOCK = "reproduce.lock"
+
+
+def _lock_owner(path):
+    """``(pid, host)`` written in a lock file, or None if it is unreadable (being written, or gone)."""
+    try:
+        with open(path) as f:
+            pid, host = f.read().split()
+        return int(pid), host
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid, host):
+    if host != socket.gethostname():
+        return True  # another machine's process: it cannot be checked from here
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def claim(run_dir):
+    """Claim ``run_dir`` for this process; return None, or ``(pid, host)`` of the live process that holds it."""
+    os.makedirs(run_dir, exist_ok=True)
+    path = os.path.join(run_dir, LOCK)
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            owner = _lock_owner(path)
+            if owner is None:  # its owner is writing it this instant
+                time.sleep(0.1)
+                owner = _lock_owner(path)
+            if owner is not None and owner != (os.getpid(), socket.gethostname()) and _alive(*owner):
+                return owner
+            try:  # a killed process's lock (or our own): take it over
+                os.remove(path)
+            except FileNotFoundError:
+                pass
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{os.getpid()} {socket.gethostname()}\n")
+        return None
+    raise ValueError(f"--out: cannot claim {run_dir}: its {LOCK} keeps changing; is another process "
+                     f"removing it?")
+
+
+def release(run_dir):
+    """Remove this process's claim on ``run_dir`` (nothing if the lock is another's or gone)."""
+    path = os.path.join(run_dir, LOCK)
+    if _lock_owner(path) == (os.getpid(), socket.gethostname()):
+        os.remove(path)
+
+
+def _finished(run_dir):
+    """The summary of a finished run in ``run_dir``, or None."""
+    path = os.path.join(run_dir, "summary.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
 
 
 def run_one(cfg, run_dir, dataset, log=print):
@@ -124,7 +199,18 @@ def run_experiment(experiment, preset="cpu", seeds=None, out=None, data_dir=None
                 continue
         run_dir = run_dir_of(out, ds_name, setting, seed)
         t0 = time.perf_counter()
-        summary, done = run_one(cfg, run_dir, loaded[ds_name], log=lambda m: log("    " + m))
+        holder = claim(run_dir)
+        if holder is not None:
+            results.append({"dataset": ds_name, "setting": setting.key, "seed": seed, "status": "elsewhere",
+                            "test_accuracy": None, "val_accuracy": None, "wall_time": None,
+                            "run_dir": os.path.abspath(run_dir)})
+            log(f"[{i}/{len(runs)}] {ds_name} / {setting.label} / seed {seed}: being trained by process "
+                f"{holder[0]} on {holder[1]}, left to it")
+            continue
+        try:
+            summary, done = run_one(cfg, run_dir, loaded[ds_name], log=lambda m: log("    " + m))
+        finally:
+            release(run_dir)
         results.append({"dataset": ds_name, "setting": setting.key, "seed": seed, "status": summary.get("status"),
                         "test_accuracy": summary.get("test_accuracy"), "val_accuracy": summary.get("val_accuracy"),
                         "wall_time": summary.get("wall_time"), "run_dir": os.path.abspath(run_dir)})
@@ -132,6 +218,18 @@ def run_experiment(experiment, preset="cpu", seeds=None, out=None, data_dir=None
         acc = f"{100 * acc:.2f} % test" if acc is not None else summary.get("status")
         log(f"[{i}/{len(runs)}] {ds_name} / {setting.label} / seed {seed}: {acc} ({done}, "
             f"{time.perf_counter() - t0:.0f} s)")
+    waiting = 0
+    for r in results:  # the runs another process was training: finished since?
+        if r["status"] == "elsewhere":
+            summary = _finished(r["run_dir"])
+            if summary is None or (summary.get("status") != "diverged" and summary.get("test_accuracy") is None):
+                waiting += 1
+                continue
+            r.update(status=summary.get("status"), test_accuracy=summary.get("test_accuracy"),
+                     val_accuracy=summary.get("val_accuracy"), wall_time=summary.get("wall_time"))
+    if waiting:
+        log(f"{waiting} runs were still being trained by another process: the table leaves them out; the "
+            "process that finishes last, or the same command run again, writes the complete table")
     command = command or f"emsm reproduce {experiment} --preset {preset} --seeds {seeds}"
     return write_report(out, experiment, PRESETS[preset], seeds, runs, results, missing, command,
                         hsic_gradient or "exact")
