@@ -5,7 +5,7 @@
 # Softmax if time remains), through benchmarks/gpu_check.py. docs/results/gpu.md ("The prepared
 # GPU command") gives the device tool's call; in short, once, in the checkout:
 #
-#     mkdir -p .gpu_data && cp -r ../shared/data/mnist .gpu_data/     # MNIST, git-ignored
+#     mkdir -p .gpu_data && cp -r DATA/mnist .gpu_data/     # MNIST, git-ignored (DATA: docs/results.md)
 #
 # then run `bash benchmarks/gpu_session.sh` with carry [".gpu_data"] and timeout_s 540.
 #
@@ -74,7 +74,7 @@ EOF
     for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
         if [ ! -e "$DATA/$f" ] && [ ! -e "$DATA/$f.gz" ]; then
             echo "!! MNIST's $f is not in $DATA: no training section. Copy MNIST there first"
-            echo "!! (mkdir -p .gpu_data && cp -r ../shared/data/mnist .gpu_data/) and name .gpu_data in carry."
+            echo "!! (mkdir -p .gpu_data && cp -r DATA/mnist .gpu_data/, DATA the folder holding the data sets) and name .gpu_data in carry."
             sections="${sections/,train/}"
             data_args=()
             break

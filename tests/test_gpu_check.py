@@ -118,5 +118,5 @@ def test_the_session_script_parses_its_data_folder_is_ignored_and_the_docs_give_
     with open(os.path.join(ROOT, "docs", "results", "gpu.md")) as f:
         page = f.read()
     for part in ("### The prepared GPU command", "command: `bash benchmarks/gpu_session.sh`",
-                 'carry: `[".gpu_data"]`', "timeout_s: `540`", "cp -r ../shared/data/mnist .gpu_data/"):
+                 'carry: `[".gpu_data"]`', "timeout_s: `540`", "cp -r DATA/mnist .gpu_data/"):
         assert part in page
