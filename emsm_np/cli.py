@@ -149,7 +149,8 @@ def _parser():
                    "the plain target logit mixed into the margin one, a number >= 0 held fixed (0: the pure "
                    "margin), or annealed with the iteration, max(beta_min, base (1 + gamma it)^-power), by a "
                    f"schedule: {' or '.join(BETA_SCHEDULES)} (the L-Softmax MNIST prototxt's: base 1000, "
-                   "gamma 2.5e-5, power 35, beta_min 0; SphereFace's: 1000, 0.12, 1, 5) "
+                   "gamma 2.5e-5, power 35, beta_min 0, which that prototxt uses with m = 4, so its pairing "
+                   "with the default m = 2 is emsm_np's; SphereFace's: 1000, 0.12, 1, 5) "
                    "(default: l-softmax for l-softmax, sphereface for a-softmax)")
     t.add_argument("--scale", type=_float, help="n-softmax only: the scale s > 0 of the cosines; its starting "
                    "value with --learn-scale (default: 16)")
@@ -161,7 +162,8 @@ def _parser():
     t.add_argument("--schedule", help=f"learning-rate preset, one of {', '.join(SCHEDULES)} (default: quick for "
                    "mnist-sample, else the paper's for the data set: mnist, cifar10 or cifar100)")
     t.add_argument("--batch-size", type=_int, help="not in the paper (default: the schedule's, 128 as the L-Softmax "
-                   "prototxts, whose settings the paper says it follows; 64 for quick)")
+                   "prototxts, whose settings the paper says it follows (the L-Softmax paper's text is reported to "
+                   "use 256: docs/paper.md); 64 for quick)")
     t.add_argument("--lr", type=_float, help="base learning rate (default: the schedule's, 0.1; 0.05 for quick)")
     t.add_argument("--milestones", type=_int, nargs="*", help="iterations at which the learning rate is divided "
                    "by 10 (default: the schedule's, stretched to --max-iter)")
@@ -184,9 +186,11 @@ def _parser():
     e.add_argument("--tf32", action=argparse.BooleanOptionalAction, help=f"{TF32_HELP} {TF32_DEFAULT}")
     e.add_argument("--threads", type=_int, help="CPU worker threads (default: $EMSM_NUM_THREADS, else every usable core)")
 
-    i = sub.add_parser("info", help="parameters and size in MB of a network (which reproduces Table 3 of the paper)",
+    i = sub.add_parser("info", help="parameters and size in MB of a network (Table 3's unit; 9 of the 12 cells "
+                                    "docs/paper.md compares match)",
                        description="Print a network's parameter count and its float32 size in MB (10^6 bytes), "
-                                   "which reproduces the sizes in Table 3 of the paper. Exit status 2 for bad switches.")
+                                   "the unit of Table 3 of the paper (9 of the 12 cells docs/paper.md compares match, "
+                                   "every CIFAR-10 one). Exit status 2 for bad switches.")
     i.add_argument("--network", required=True, help=f"one of {', '.join(NETWORKS)}")
     i.add_argument("--ensemble", type=_int, default=2, help="weak classifiers V >= 1 (default: 2, emsm train's "
                    "em-softmax; 1 for a Softmax model, Table 3's LiuNet rows)")

@@ -1,5 +1,6 @@
 """``PReLU``: parametric ReLU over :mod:`emsm_np.functional.prelu` (through :mod:`emsm_np.ops`);
-emsm_np's LiuNets use it (emsm_np's choice: the paper names no activation)."""
+emsm_np's LiuNets use it (the EM-Softmax paper names no activation; the L-Softmax paper's text is
+reported to use PReLU, its prototxts ReLU: docs/paper.md)."""
 import numpy as np
 
 from .._checks import check_dtype, check_float, check_int
