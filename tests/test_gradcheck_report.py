@@ -9,7 +9,8 @@ import pytest
 from emsm_np import cli, functional, gpu
 from emsm_np.backend import gpu_available
 from emsm_np.gradcheck import KINK, SMOOTH
-from emsm_np.gradcheck_report import CHECKS, GROUPS, format_report, report
+from emsm_np.gradcheck_cases import CHECKS, GROUPS
+from emsm_np.gradcheck_report import format_report, report
 
 
 def run_cli(capsys, *argv):
