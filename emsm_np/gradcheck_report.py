@@ -20,6 +20,8 @@ per element, so the inputs are small). ``python -m emsm_np.cli gradcheck --help`
 """
 import time
 
+import numpy as np
+
 from . import gradcheck, ops
 from .gradcheck_cases import CHECKS, GROUPS, ROUTES
 
