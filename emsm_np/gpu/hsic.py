@@ -3,10 +3,10 @@
 The same formulas as :mod:`emsm_np.functional.normalize` and
 :mod:`emsm_np.functional.hsic`, in fewer kernels. The normalisation::
 
-    r = max(||w||, eps),  w^ = w / r                 one fused kernel for the squares, one sum,
+    r = max(||w||, eps),  w^ = w / r                 one product for the squares, one sum,
                                                      one fused kernel for (r, clamped), one division
     dL/dw = (g - w^ <w^, g>) / r  (g / r where the norm was clamped)
-                                                     one fused kernel, one sum, one fused kernel
+                                                     one product, one sum, one fused kernel
 
 and the diversity of the V classifiers, with ``C_v = W^_v H`` and ``G_v = C_v^T C_v``:
 the reference adds ``2 ||C_v C_u^T||_F^2`` over the pairs v < u, a loop of V(V-1)/2
@@ -26,13 +26,6 @@ from .fuse import fused
 
 
 @fused
-def square_kernel(xp):
-    def kernel(w):
-        return w * w
-    return kernel
-
-
-@fused
 def norm_kernel(xp):
     def kernel(sum_of_squares, eps):
         norm = xp.sqrt(sum_of_squares)
@@ -45,13 +38,6 @@ def tangent_kernel(xp):
     def kernel(dw_hat, w_hat, radial, clamped, r):
         # Remove the radial component: rescaling w does not change w / ||w||.
         return (dw_hat - w_hat * (radial * ~clamped)) / r
-    return kernel
-
-
-@fused
-def product_kernel(xp):
-    def kernel(a, b):
-        return a * b
     return kernel
 
 
@@ -76,7 +62,7 @@ def normalize_forward(W, mode="column", eps=EPS):
     axes, centered = _axes(mode), mode == "centered"
     if centered:
         W = centered_kernel(xp)(W, W.sum(axis=-1, keepdims=True), W.shape[-1])
-    r, clamped = norm_kernel(xp)(square_kernel(xp)(W).sum(axis=axes, keepdims=True), float(eps))
+    r, clamped = norm_kernel(xp)((W * W).sum(axis=axes, keepdims=True), float(eps))
     w_hat = W / r
     return w_hat, NormalizeCache(w_hat, r, clamped, axes, centered)
 
@@ -85,7 +71,7 @@ def normalize_backward(dW_hat, cache):
     """As :func:`emsm_np.functional.normalize.normalize_backward`, for CuPy arrays (not mode ``"none"``)."""
     xp = get_array_module(dW_hat)
     w_hat, r, clamped, axes, centered = cache
-    radial = product_kernel(xp)(w_hat, dW_hat).sum(axis=axes, keepdims=True)
+    radial = (w_hat * dW_hat).sum(axis=axes, keepdims=True)
     dW = tangent_kernel(xp)(dW_hat, w_hat, radial, clamped, r)
     if centered:  # back through W -> W H (H symmetric): centre the gradient too
         dW = centered_kernel(xp)(dW, dW.sum(axis=-1, keepdims=True), dW.shape[-1])
